@@ -1,0 +1,185 @@
+"""The model-call activity: one chat completion through langchain-openai.
+
+Model fallback is this activity's retry policy. Each attempt records its error
+in the heartbeat details, which Temporal hands to the next attempt; the next
+attempt moves to the next model in the chain. An attempt that was lost without
+recording an error (its worker died) retries the same model, so a crash does
+not burn a fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+import httpx
+import openai
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_openai import ChatOpenAI
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from deepagents_temporal.retries import ALL_MODELS_FAILED, MALFORMED_REQUEST
+from deepagents_temporal.schema import (
+    Message,
+    ModelAttemptError,
+    ModelCallInput,
+    ModelCallResult,
+    TokenUsage,
+    ToolCall,
+)
+from deepagents_temporal.settings import Settings
+
+HEARTBEAT_EVERY = timedelta(seconds=1)
+RETRY_AFTER_CAP_SECONDS = 60.0
+
+
+def to_langchain(messages: list[Message]) -> list[BaseMessage]:
+    converted: list[BaseMessage] = []
+    for m in messages:
+        if m.role == "system":
+            converted.append(SystemMessage(m.content))
+        elif m.role == "user":
+            converted.append(HumanMessage(m.content))
+        elif m.role == "tool":
+            converted.append(ToolMessage(m.content, tool_call_id=m.tool_call_id or "", name=m.name))
+        else:
+            valid = [
+                {"id": c.id, "name": c.name, "args": c.args, "type": "tool_call"}
+                for c in m.tool_calls
+                if c.raw_args is None
+            ]
+            invalid = [
+                {"id": c.id, "name": c.name, "args": c.raw_args, "error": c.error, "type": "invalid_tool_call"}
+                for c in m.tool_calls
+                if c.raw_args is not None
+            ]
+            converted.append(AIMessage(m.content, tool_calls=valid, invalid_tool_calls=invalid))
+    return converted
+
+
+def from_langchain(ai: AIMessage) -> Message:
+    calls = [ToolCall(id=c.get("id") or f"call_{i}", name=c["name"], args=c.get("args") or {}) for i, c in enumerate(ai.tool_calls)]
+    for i, c in enumerate(ai.invalid_tool_calls):
+        calls.append(
+            ToolCall(
+                id=c.get("id") or f"invalid_{i}",
+                name=c.get("name") or "",
+                raw_args=c.get("args") or "",
+                error=c.get("error") or "arguments are not valid JSON",
+            )
+        )
+    content = ai.content if isinstance(ai.content, str) else json.dumps(ai.content)
+    return Message(role="assistant", content=content, tool_calls=calls)
+
+
+def _usage(ai: AIMessage) -> TokenUsage:
+    meta = ai.usage_metadata or {}
+    return TokenUsage(
+        input_tokens=meta.get("input_tokens", 0),
+        output_tokens=meta.get("output_tokens", 0),
+        total_tokens=meta.get("total_tokens", 0),
+    )
+
+
+def describe_error(err: BaseException) -> tuple[str, float | None, bool]:
+    """(short description, retry-after seconds, can another attempt help)."""
+    if isinstance(err, openai.APIStatusError):
+        status = err.status_code
+        retry_after = None
+        header = err.response.headers.get("retry-after") if err.response is not None else None
+        if header:
+            try:
+                retry_after = min(float(header), RETRY_AFTER_CAP_SECONDS)
+            except ValueError:
+                retry_after = None
+        message = err.message
+        if isinstance(err.body, dict):
+            message = err.body.get("message") or message
+        code = getattr(err, "code", None)
+        text = f"HTTP {status}: {message}"
+        # A request this run built badly fails on every model; a context
+        # overflow may fit a fallback with a larger window.
+        fixable = not (status in (400, 422) and code != "context_length_exceeded")
+        return text, retry_after, fixable
+    if isinstance(err, (openai.APITimeoutError, httpx.TimeoutException, asyncio.TimeoutError)):
+        return "timed out", None, True
+    if isinstance(err, openai.APIConnectionError):
+        return f"connection error: {err.__cause__ or err}", None, True
+    return f"{type(err).__name__}: {err}", None, True
+
+
+class ModelActivities:
+    """Holds the worker-side settings (API key, base URL): never in workflow inputs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def _chat_model(self, model: str, timeout: float) -> ChatOpenAI:
+        key = self._settings.openai_api_key
+        return ChatOpenAI(
+            model=model,
+            api_key=key.get_secret_value() if key else "not-needed",
+            base_url=self._settings.openai_base_url,
+            max_retries=0,  # Temporal owns retries
+            timeout=timeout,
+            stream_usage=True,
+        )
+
+    @activity.defn(name="call_model")
+    async def call_model(self, request: ModelCallInput) -> ModelCallResult:
+        info = activity.info()
+        previous: list[ModelAttemptError] = []
+        if info.heartbeat_details:
+            previous = [ModelAttemptError.model_validate(e) for e in info.heartbeat_details[0].get("errors", [])]
+        chain = request.model_chain
+        model = chain[len(previous) % len(chain)]
+        activity.heartbeat({"errors": [e.model_dump() for e in previous], "calling": model})
+
+        llm = self._chat_model(model, request.request_timeout_seconds)
+        runnable = llm.bind_tools(request.tools) if request.tools else llm
+        call = asyncio.ensure_future(runnable.ainvoke(to_langchain(request.messages)))
+        try:
+            while True:
+                done, _ = await asyncio.wait({call}, timeout=HEARTBEAT_EVERY.total_seconds())
+                if done:
+                    break
+                activity.heartbeat({"errors": [e.model_dump() for e in previous], "calling": model})
+            ai = call.result()
+        except asyncio.CancelledError:
+            call.cancel()
+            raise
+        except Exception as err:  # noqa: BLE001 - every model error is classified below
+            text, retry_after, fixable = describe_error(err)
+            errors = [*previous, ModelAttemptError(model=model, attempt=info.attempt, error=text)]
+            activity.heartbeat({"errors": [e.model_dump() for e in errors]})
+            activity.logger.warning("model %s failed on attempt %d: %s", model, info.attempt, text)
+            if not fixable:
+                raise ApplicationError(
+                    f"model request rejected by {model}: {text}", type=MALFORMED_REQUEST, non_retryable=True
+                ) from None
+            if len(errors) >= len(chain) * request.rounds:
+                raise ApplicationError(
+                    "all models failed: " + "; ".join(f"{e.model} (attempt {e.attempt}): {e.error}" for e in errors),
+                    [e.model_dump() for e in errors],
+                    type=ALL_MODELS_FAILED,
+                    non_retryable=True,
+                ) from None
+            next_model = chain[len(errors) % len(chain)]
+            # Retry-After is the server's word about this model only.
+            delay = timedelta(seconds=retry_after) if retry_after and next_model == model else None
+            raise ApplicationError(
+                f"{model}: {text}", type="ModelCallFailed", next_retry_delay=delay
+            ) from None
+
+        if not isinstance(ai, AIMessage):
+            raise ApplicationError(f"{model} returned {type(ai).__name__}, not an AI message", type="ModelCallFailed")
+        return ModelCallResult(
+            message=from_langchain(ai),
+            model=model,
+            attempt=info.attempt,
+            usage=_usage(ai),
+            failed_attempts=previous,
+        )
+

@@ -1,0 +1,32 @@
+"""Timeouts and the retry policy of model calls (imported by workflow code)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+# A model call lost with its worker is retried after this, not after the whole
+# start-to-close timeout.
+MODEL_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
+# Attempts lost to worker crashes do not move along the chain (the activity
+# sees no recorded error for them), so the policy leaves room for a few.
+CRASH_ALLOWANCE = 3
+
+ALL_MODELS_FAILED = "AllModelsFailed"
+MALFORMED_REQUEST = "MalformedModelRequest"
+
+
+def model_retry_policy(chain_length: int, rounds: int) -> RetryPolicy:
+    """Fallback as a retry policy: attempt k uses the model after the k-1 that failed.
+
+    The activity itself gives up, non-retryably and naming every model's
+    error, after ``chain_length * rounds`` model errors.
+    """
+    return RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=10),
+        maximum_attempts=chain_length * rounds + CRASH_ALLOWANCE,
+        non_retryable_error_types=[ALL_MODELS_FAILED, MALFORMED_REQUEST],
+    )

@@ -1,0 +1,105 @@
+"""The S3 (MinIO / SeaweedFS) client and the bucket layout every part of the app shares.
+
+One bucket, laid out so a person can browse it::
+
+    templates/                 read-only inputs (report templates, ...)
+    uploads/                   files users provide; read-only to agents
+    runs/<run_id>/files/...    the agent's file system for one run
+    reports/<run_id>/...       deliverables (report.xlsx, summary.json)
+    logs/<run_id>/run.log      the run's log
+
+The functions here are blocking (the minio client is synchronous); async code,
+such as activities, calls them through ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import urllib3
+from minio import Minio
+from minio.error import S3Error
+
+TEMPLATES_PREFIX = "templates/"
+UPLOADS_PREFIX = "uploads/"
+RUNS_PREFIX = "runs/"
+REPORTS_PREFIX = "reports/"
+LOGS_PREFIX = "logs/"
+
+# Limits of the S3 servers we run on: SeaweedFS refuses longer keys and segments
+# (AWS allows 1,024 bytes per key too); checked before a request is ever sent.
+MAX_KEY_BYTES = 1024
+MAX_SEGMENT_BYTES = 255
+
+
+def make_client(endpoint: str, access_key: str, secret_key: str, secure: bool = False) -> Minio:
+    """A minio client for ``host:port``.
+
+    Bounded timeouts and few retries: an unreachable server should fail the
+    activity quickly, and Temporal's retry policy decides what happens next.
+    """
+    http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=5.0, read=60.0),
+        maxsize=16,  # activities share one client across threads
+        retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)),
+    )
+    return Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure, http_client=http)
+
+
+def ensure_bucket(client: Minio, bucket: str) -> None:
+    """Create ``bucket`` unless it exists; another process creating it at the same time is fine."""
+    if client.bucket_exists(bucket):
+        return
+    try:
+        client.make_bucket(bucket)
+    except S3Error as err:
+        # Lost the race against another worker (or a server that says "exists"
+        # for a bucket we own): fine as long as the bucket is there now.
+        if err.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists") or not client.bucket_exists(bucket):
+            raise
+
+
+def check_segment(segment: str, what: str = "name") -> str:
+    """``segment`` if it is usable as one component of a key, else ``ValueError``.
+
+    Used for identifiers the application chooses (run ids, report names), not
+    for agent paths: those go through :func:`deepagents_temporal.filestore.map_path`.
+    """
+    if not segment or segment in (".", ".."):
+        raise ValueError(f"invalid {what} {segment!r}: empty, '.' and '..' are not allowed")
+    if "/" in segment or "\\" in segment:
+        raise ValueError(f"invalid {what} {segment!r}: no slashes or backslashes")
+    if any(unicodedata.category(ch) == "Cc" for ch in segment):
+        raise ValueError(f"invalid {what} {segment!r}: no control characters")
+    try:
+        size = len(segment.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError(f"invalid {what} {segment!r}: not valid UTF-8") from None
+    if size > MAX_SEGMENT_BYTES:
+        raise ValueError(f"invalid {what}: longer than {MAX_SEGMENT_BYTES} bytes")
+    return segment
+
+
+def run_prefix(run_id: str) -> str:
+    return f"{RUNS_PREFIX}{check_segment(run_id, 'run id')}/"
+
+
+def run_files_prefix(run_id: str) -> str:
+    """Where the agent's file system of ``run_id`` lives: ``runs/<run_id>/files/``."""
+    return f"{run_prefix(run_id)}files/"
+
+
+def report_key(run_id: str, name: str) -> str:
+    """``reports/<run_id>/<name>``; ``name`` may have sub-folders (``charts/a.png``)."""
+    parts = name.split("/")
+    for part in parts:
+        check_segment(part, "report name")
+    key = f"{REPORTS_PREFIX}{check_segment(run_id, 'run id')}/{'/'.join(parts)}"
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise ValueError(f"report key longer than {MAX_KEY_BYTES} bytes")
+    return key
+
+
+def log_key(run_id: str) -> str:
+    """``logs/<run_id>/run.log``."""
+    return f"{LOGS_PREFIX}{check_segment(run_id, 'run id')}/run.log"

@@ -1,0 +1,123 @@
+"""Typed inputs and results shared by workflows, activities and the CLI.
+
+Everything here crosses the Temporal boundary through the pydantic data
+converter, so it must stay plain data: no clients, no secrets.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ToolCall(BaseModel):
+    id: str
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    # Set when the model produced arguments that are not a JSON object; the
+    # raw text is kept so the conversation sent back to the model is faithful.
+    raw_args: str | None = None
+    error: str | None = None
+
+
+class Message(BaseModel):
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_call_id: str | None = None
+    name: str | None = None
+
+
+class TokenUsage(BaseModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: "TokenUsage") -> "TokenUsage":
+        return TokenUsage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+        )
+
+
+class ModelCallInput(BaseModel):
+    run_id: str
+    agent: str
+    step: int
+    model_chain: list[str]
+    # How many times the whole chain is tried before the call fails for good.
+    rounds: int = 2
+    messages: list[Message]
+    tools: list[dict[str, Any]] = Field(default_factory=list)
+    request_timeout_seconds: float = 120.0
+
+
+class ModelAttemptError(BaseModel):
+    model: str
+    attempt: int
+    error: str
+
+
+class ModelCallResult(BaseModel):
+    message: Message
+    model: str
+    attempt: int
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    # Errors of the earlier attempts of this call (the fallbacks that fired).
+    failed_attempts: list[ModelAttemptError] = Field(default_factory=list)
+
+
+TodoStatus = Literal["pending", "in_progress", "completed"]
+
+
+class Todo(BaseModel):
+    content: str
+    status: TodoStatus
+
+
+class AgentInput(BaseModel):
+    profile: str = "qa"
+    # Which agent of the profile this workflow runs; None = the supervisor.
+    agent: str | None = None
+    request: str
+    model_chain: list[str]
+    # The top-level run this agent belongs to (the supervisor's workflow id).
+    run_id: str | None = None
+    max_steps: int | None = None
+    # Per HTTP request to the model; a timeout moves on to the next model.
+    model_timeout_seconds: float = Field(default=120.0, gt=0)
+
+
+class AgentResult(BaseModel):
+    run_id: str
+    agent: str
+    answer: str
+    todos: list[Todo] = Field(default_factory=list)
+    steps: int
+    models_used: list[str] = Field(default_factory=list)
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    children: list[str] = Field(default_factory=list)
+
+
+class ChildInfo(BaseModel):
+    workflow_id: str
+    subagent_type: str
+    status: Literal["running", "completed", "failed"] = "running"
+
+
+class ProgressEvent(BaseModel):
+    seq: int
+    kind: Literal["todos", "model", "tool", "child_started", "child_finished", "error", "final"]
+    text: str
+
+
+class Progress(BaseModel):
+    agent: str
+    step: int
+    done: bool
+    todos: list[Todo]
+    children: list[ChildInfo]
+    events: list[ProgressEvent]
+    next_seq: int

@@ -1,0 +1,51 @@
+"""Settings read from the environment. Names are part of the public interface."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    temporal_address: str | None = Field(default=None, description="host:port of Temporal; unset = embedded dev stack")
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "deepagents"
+    # Where links to runs point; the embedded stack fills it in itself.
+    temporal_ui_url: str | None = None
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    deepagent_model: str = "gpt-4o-mini"
+    deepagent_fallback_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    s3_endpoint: str | None = None
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_bucket: str = "deepagents"
+    s3_secure: bool = False
+
+    database_url: SecretStr | None = None
+
+    @field_validator("deepagent_fallback_models", mode="before")
+    @classmethod
+    def _split_models(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def model_chain(self) -> list[str]:
+        """Primary model first, then the fallbacks in order, without repeats."""
+        chain: list[str] = []
+        for name in [self.deepagent_model, *self.deepagent_fallback_models]:
+            if name not in chain:
+                chain.append(name)
+        return chain
+
+
+def load_settings() -> Settings:
+    return Settings()

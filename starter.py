@@ -1,0 +1,369 @@
+"""deepagents-temporal: start, follow and inspect durable deep-agent runs.
+
+Without TEMPORAL_ADDRESS every command uses the embedded stack: the one
+`starter.py dev` is running, or one it starts for its own duration (Temporal
+dev server with web UI, an S3 server and PostgreSQL, all on loopback, data kept
+under ~/.local/share/deepagents-temporal) with an in-process worker. Without
+OPENAI_API_KEY and OPENAI_BASE_URL that worker talks to the offline demo model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import sys
+import time
+import traceback
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from urllib.parse import quote
+
+from pydantic import SecretStr
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.service import RPCError
+from temporalio.worker import Worker
+
+from deepagents_temporal.devstack import DevStack, read_running_stack, start_dev_stack
+from deepagents_temporal.profiles import DEFAULT_PROFILE, PROFILES, UnknownProfileError, get_profile
+from deepagents_temporal.runtime import build_worker, connect, hard_exit
+from deepagents_temporal.schema import AgentInput, AgentResult, Progress
+from deepagents_temporal.scripted_llm import Reply, ScriptedLLM, demo_brain
+from deepagents_temporal.settings import Settings, load_settings
+
+DEMO_MODEL = "offline-demo"
+DEMO_REPLY_SECONDS = 0.6
+POLL_SECONDS = 0.4
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+@dataclass
+class Services:
+    client: Client
+    settings: Settings
+    ui_url: str | None
+    model_chain: list[str]
+
+    def run_link(self, workflow_id: str) -> str | None:
+        if not self.ui_url:
+            return None
+        return f"{self.ui_url}/namespaces/{self.settings.temporal_namespace}/workflows/{quote(workflow_id, safe='')}"
+
+
+def _with_stack(settings: Settings, stack: DevStack) -> Settings:
+    return settings.model_copy(
+        update={
+            "temporal_address": stack.temporal_address,
+            "temporal_ui_url": stack.ui_url,
+            "s3_endpoint": stack.s3_endpoint,
+            "s3_access_key": SecretStr(stack.s3_access_key),
+            "s3_secret_key": SecretStr(stack.s3_secret_key),
+            "s3_secure": False,
+            "database_url": SecretStr(stack.database_url),
+        }
+    )
+
+
+def _wants_demo_model(settings: Settings) -> bool:
+    return settings.openai_api_key is None and not settings.openai_base_url
+
+
+def _model_chain(settings: Settings) -> list[str]:
+    if _wants_demo_model(settings) and "DEEPAGENT_MODEL" not in os.environ:
+        return [DEMO_MODEL]
+    return settings.model_chain
+
+
+@asynccontextmanager
+async def open_services(settings: Settings, *, always_run_worker: bool = False) -> AsyncIterator[Services]:
+    """Connect to Temporal, starting the embedded stack and a worker when needed."""
+    stack: DevStack | None = None
+    llm: ScriptedLLM | None = None
+    worker: Worker | None = None
+    worker_task: asyncio.Task | None = None
+    try:
+        run_worker = always_run_worker
+        if not settings.temporal_address:
+            stack = read_running_stack()
+            if stack is not None:
+                say(f"using the embedded stack started by `starter.py dev` (Temporal {stack.temporal_address})")
+                settings = _with_stack(settings, stack)
+                stack = None  # not ours to stop
+            else:
+                started = time.monotonic()
+                say("starting the embedded stack (Temporal dev server + web UI, S3 server, PostgreSQL)...")
+                stack = await start_dev_stack(log=lambda line: say(f"  {line}"))
+                say(f"embedded stack ready in {time.monotonic() - started:.1f}s")
+                settings = _with_stack(settings, stack)
+                run_worker = True
+        client = await connect(settings)
+        model_chain = _model_chain(settings)
+        if run_worker:
+            if _wants_demo_model(settings):
+                llm = ScriptedLLM(brain=demo_brain)
+                # Paced like a real model, so the progress can be followed.
+                llm.add_rule(None, Reply.hold(DEMO_REPLY_SECONDS))
+                base_url = llm.start()
+                say("=" * 72)
+                say("OFFLINE DEMO MODEL: no OPENAI_API_KEY / OPENAI_BASE_URL set, so a scripted")
+                say(f"OpenAI-compatible server on {base_url} plays the model. Set them to use a real one.")
+                say("=" * 72)
+                settings = settings.model_copy(update={"openai_base_url": base_url})
+            worker = build_worker(client, settings)
+            worker_task = asyncio.create_task(worker.run())
+        yield Services(client=client, settings=settings, ui_url=settings.temporal_ui_url, model_chain=model_chain)
+    finally:
+        if worker is not None and worker_task is not None:
+            if not worker_task.done():
+                await worker.shutdown()
+            await asyncio.gather(worker_task, return_exceptions=True)
+        if llm is not None:
+            llm.stop()
+        if stack is not None:
+            await stack.stop()
+
+
+def new_run_id(profile: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{profile}-{stamp}-{secrets.token_hex(3)}"
+
+
+class Follower:
+    """Prints the new progress events of a run and of every sub-agent it starts."""
+
+    def __init__(self, client: Client, run_id: str) -> None:
+        self._client = client
+        self._order = [run_id]
+        self._cursor: dict[str, int] = {}
+        self._finished: set[str] = set()
+        self._started = time.monotonic()
+
+    async def poll(self) -> None:
+        for workflow_id in list(self._order):
+            if workflow_id in self._finished:
+                continue
+            try:
+                progress: Progress = await self._client.get_workflow_handle(workflow_id).query(
+                    "progress", self._cursor.get(workflow_id, 0), result_type=Progress
+                )
+            except RPCError:
+                continue  # not started yet, or no worker to answer right now
+            except Exception:  # noqa: BLE001 - a failed query must not stop the follow
+                continue
+            self._print(progress)
+            self._cursor[workflow_id] = progress.next_seq
+            for child in progress.children:
+                if child.workflow_id not in self._order:
+                    self._order.append(child.workflow_id)
+            if progress.done:
+                self._finished.add(workflow_id)
+
+    def _print(self, progress: Progress) -> None:
+        for event in progress.events:
+            stamp = f"{time.monotonic() - self._started:6.1f}s"
+            if event.kind == "todos":
+                say(f"{stamp} [{progress.agent}] todo list:")
+                for line in event.text.splitlines():
+                    say(f"{'':8}   {line}")
+            else:
+                say(f"{stamp} [{progress.agent}] {event.text}")
+
+
+async def follow(services: Services, handle: WorkflowHandle) -> int:
+    follower = Follower(services.client, handle.id)
+    while True:
+        description = await handle.describe()
+        await follower.poll()
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            break
+        await asyncio.sleep(POLL_SECONDS)
+    await follower.poll()
+    return await report_result(services, handle)
+
+
+async def report_result(services: Services, handle: WorkflowHandle) -> int:
+    link = services.run_link(handle.id)
+    try:
+        result = await services.client.get_workflow_handle(handle.id, result_type=AgentResult).result()
+    except WorkflowFailureError as err:
+        cause = err.cause
+        while getattr(cause, "cause", None) is not None:
+            cause = cause.cause
+        say()
+        say(f"run {handle.id} FAILED: {getattr(cause, 'message', None) or cause}")
+        say(f"run id: {handle.id}")
+        if link:
+            say(f"Temporal UI: {link}")
+        return 1
+    say()
+    say("=" * 72)
+    say(result.answer)
+    say("=" * 72)
+    say(f"run id: {handle.id}")
+    say(
+        f"status: COMPLETED in {result.steps} supervisor steps, sub-agents: {len(result.children)}, "
+        f"models: {', '.join(result.models_used)}, tokens: {result.usage.total_tokens}"
+    )
+    if link:
+        say(f"Temporal UI: {link}")
+    return 0
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        get_profile(args.profile)
+    except UnknownProfileError as err:
+        say(f"error: {err}")
+        return 2
+    if not args.request.strip():
+        say("error: the request is empty")
+        return 2
+    settings = load_settings()
+    async with open_services(settings, always_run_worker=args.with_worker) as services:
+        run_id = new_run_id(args.profile)
+        handle = await services.client.start_workflow(
+            "AgentWorkflow",
+            AgentInput(profile=args.profile, request=args.request, model_chain=services.model_chain, max_steps=args.max_steps),
+            id=run_id,
+            task_queue=services.settings.temporal_task_queue,
+            result_type=AgentResult,
+            static_summary=f"{args.profile}: {args.request[:200]}",
+        )
+        say(f"run id: {run_id}")
+        link = services.run_link(run_id)
+        if link:
+            say(f"Temporal UI: {link}")
+        say(f"profile: {args.profile}, models: {' -> '.join(services.model_chain)}")
+        try:
+            return await follow(services, handle)
+        except asyncio.CancelledError:
+            say(f"\ninterrupted; the run is kept in Temporal: `python starter.py status {run_id}`")
+            return 130
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
+    async with open_services(load_settings()) as services:
+        handle = services.client.get_workflow_handle(args.run_id)
+        try:
+            description = await handle.describe()
+        except RPCError as err:
+            say(f"error: no run {args.run_id!r}: {err.message}")
+            return 2
+        say(f"run id: {args.run_id}")
+        say(f"status: {description.status.name if description.status else 'UNKNOWN'}")
+        say(f"started: {description.start_time:%Y-%m-%d %H:%M:%S} UTC")
+        if description.close_time:
+            say(f"closed: {description.close_time:%Y-%m-%d %H:%M:%S} UTC")
+        try:
+            progress: Progress = await asyncio.wait_for(handle.query("progress", 0, result_type=Progress), 10)
+        except Exception as err:  # noqa: BLE001
+            say(f"(no progress available: {err})")
+        else:
+            say(f"agent: {progress.agent}, model calls: {progress.step}")
+            if progress.todos:
+                say("todos:")
+                for todo in progress.todos:
+                    say(f"  - [{todo.status}] {todo.content}")
+            for child in progress.children:
+                say(f"sub-agent {child.subagent_type}: {child.status} ({child.workflow_id})")
+        link = services.run_link(args.run_id)
+        if link:
+            say(f"Temporal UI: {link}")
+        return 0
+
+
+async def cmd_result(args: argparse.Namespace) -> int:
+    async with open_services(load_settings()) as services:
+        handle = services.client.get_workflow_handle(args.run_id)
+        try:
+            await handle.describe()
+        except RPCError as err:
+            say(f"error: no run {args.run_id!r}: {err.message}")
+            return 2
+        return await report_result(services, handle)
+
+
+async def cmd_dev(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if settings.temporal_address:
+        say("error: TEMPORAL_ADDRESS is set; `dev` starts the embedded stack, unset it first")
+        return 2
+    if read_running_stack() is not None:
+        say("error: an embedded stack is already running (another `starter.py dev`)")
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with open_services(settings) as services:
+        s = services.settings
+        say(f"Temporal:    {s.temporal_address} (namespace {s.temporal_namespace}, task queue {s.temporal_task_queue})")
+        say(f"Temporal UI: {services.ui_url}")
+        say(f"S3:          http://{s.s3_endpoint} (bucket {s.s3_bucket})")
+        say("PostgreSQL:  on loopback (DATABASE_URL in the stack file)")
+        say(f"worker:      in this process, models {' -> '.join(services.model_chain)}")
+        say("Ctrl-C stops everything; run `python starter.py run \"...\"` in another terminal.")
+        await stop.wait()
+        say("stopping...")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="starter.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show worker and SDK logs")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="start a run and follow it to the end (exit 0 when COMPLETED)")
+    run.add_argument("request", metavar="REQUEST", help="what the supervisor agent should do")
+    run.add_argument(
+        "--profile", default=DEFAULT_PROFILE, help=f"agent profile (default {DEFAULT_PROFILE}; known: {', '.join(PROFILES)})"
+    )
+    run.add_argument("--max-steps", type=int, default=None, help="model-call limit for the supervisor (default: the profile's)")
+    run.add_argument(
+        "--with-worker", action="store_true", help="also run a worker in this process when TEMPORAL_ADDRESS is set"
+    )
+    run.set_defaults(handler=cmd_run)
+
+    status = commands.add_parser("status", help="show a run's status, todos and sub-agents")
+    status.add_argument("run_id", metavar="ID")
+    status.set_defaults(handler=cmd_status)
+
+    result = commands.add_parser("result", help="wait for a run's end and print its answer (exit 0 when COMPLETED)")
+    result.add_argument("run_id", metavar="ID")
+    result.set_defaults(handler=cmd_result)
+
+    dev = commands.add_parser("dev", help="run the embedded stack and a worker in the foreground")
+    dev.set_defaults(handler=cmd_dev)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.ERROR,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        code = asyncio.run(args.handler(args))
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as err:  # noqa: BLE001 - one clear line, not a traceback
+        if args.verbose:
+            traceback.print_exc()
+        say(f"error: {type(err).__name__}: {err}")
+        code = 1
+    hard_exit(code)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,93 @@
+"""Session-wide real servers: the embedded stack (Temporal dev server, S3, PostgreSQL)
+and the scripted OpenAI-compatible LLM. Each test gets its own worker and task queue."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from pydantic import SecretStr
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from deepagents_temporal.devstack import DevStack, start_dev_stack
+from deepagents_temporal.runtime import build_worker, connect
+from deepagents_temporal.scripted_llm import ScriptedLLM
+from deepagents_temporal.settings import Settings
+
+_exit_status = 0
+
+
+@pytest.fixture(scope="session")
+async def stack() -> AsyncIterator[DevStack]:
+    started = await start_dev_stack(ephemeral=True)
+    try:
+        yield started
+    finally:
+        await started.stop()
+
+
+@pytest.fixture(scope="session")
+def llm() -> Iterator[ScriptedLLM]:
+    server = ScriptedLLM()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_llm_script(request: pytest.FixtureRequest) -> None:
+    if "llm" in request.fixturenames:
+        request.getfixturevalue("llm").clear()
+
+
+def make_settings(stack: DevStack, llm: ScriptedLLM, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "temporal_address": stack.temporal_address,
+        "temporal_task_queue": f"test-{uuid.uuid4().hex[:10]}",
+        "openai_api_key": SecretStr("sk-test-not-a-real-key"),
+        "openai_base_url": llm.base_url,
+        "deepagent_model": "test-model",
+        "s3_endpoint": stack.s3_endpoint,
+        "s3_access_key": SecretStr(stack.s3_access_key),
+        "s3_secret_key": SecretStr(stack.s3_secret_key),
+        "database_url": SecretStr(stack.database_url),
+    }
+    values.update(overrides)
+    return Settings.model_validate(values)
+
+
+@pytest.fixture
+def settings(stack: DevStack, llm: ScriptedLLM) -> Settings:
+    return make_settings(stack, llm)
+
+
+@pytest.fixture(scope="session")
+async def client(stack: DevStack) -> Client:
+    return await connect(Settings(temporal_address=stack.temporal_address))
+
+
+@pytest.fixture
+async def worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
+    running = build_worker(client, settings)
+    async with running:
+        yield running
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # A process holding Temporal clients can abort at interpreter exit
+    # (temporalio/sdk-python#300); leave without finalization instead.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_exit_status)

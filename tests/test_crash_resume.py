@@ -1,0 +1,66 @@
+"""A worker SIGKILLed mid-run: another worker finishes it, paying no completed model call twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from temporalio.client import Client
+
+from deepagents_temporal.schema import AgentResult
+from deepagents_temporal.scripted_llm import ChatRequest, Reply, ScriptedLLM
+from deepagents_temporal.settings import Settings
+from tests.helpers import model_results, start_run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _worker_process(settings: Settings) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": settings.temporal_address or "",
+        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "OPENAI_API_KEY": "sk-test-not-a-real-key",
+        "OPENAI_BASE_URL": settings.openai_base_url or "",
+    }
+    return subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+
+
+def _is_synthesis_call(req: ChatRequest) -> bool:
+    # The supervisor's last call: after planning, delegating and closing the todos.
+    return "task" in req.tool_names and req.turn == 3
+
+
+async def test_sigkilled_worker_run_resumes_without_paying_twice(
+    client: Client, settings: Settings, llm: ScriptedLLM
+) -> None:
+    llm.add_rule(_is_synthesis_call, Reply.hold(60), times=1)
+    first = _worker_process(settings)
+    second = None
+    try:
+        handle = await start_run(client, settings, chain=["test-model", "fallback-model"])
+        held = await asyncio.to_thread(llm.wait_for, lambda record: _is_synthesis_call(record.request), 60)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        second = _worker_process(settings)
+        result: AgentResult = await handle.result()
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(10)
+
+    assert result.answer.strip() and len(result.children) == 3
+    assert held.aborted and not held.completed
+    completed = Counter(r.key for r in llm.requests if r.completed)
+    assert completed and max(completed.values()) == 1, "a completed model call was made twice"
+    # The lost call was retried on the same model: a crash does not burn a fallback.
+    calls = await model_results(handle)
+    assert calls[-1].model == "test-model" and calls[-1].attempt == 2 and not calls[-1].failed_attempts
+    assert "fallback-model" not in {r.model for r in llm.requests}
+

@@ -1,0 +1,91 @@
+"""Model fallback is the activity retry policy: which model answered is in the history."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.worker import Worker
+
+from deepagents_temporal.schema import AgentResult
+from deepagents_temporal.scripted_llm import Reply, ScriptedLLM
+from deepagents_temporal.settings import Settings
+from tests.helpers import failure_message, model_results, start_run
+
+
+async def test_unknown_primary_falls_back_and_history_names_the_model(
+    client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM
+) -> None:
+    llm.unknown_model("gpt-missing")
+    handle = await start_run(client, settings, chain=["gpt-missing", "test-model"])
+    result: AgentResult = await handle.result()
+    assert result.models_used == ["test-model"]
+
+    calls = await model_results(handle)
+    assert calls, "no model call in the history"
+    for call in calls:
+        assert call.model == "test-model"
+        assert call.attempt == 2
+        assert [e.model for e in call.failed_attempts] == ["gpt-missing"]
+        assert "404" in call.failed_attempts[0].error
+    # Every model call really went to the primary first.
+    assert any(r.model == "gpt-missing" and r.status == 404 for r in llm.requests)
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (Reply.error(500, "upstream exploded"), "HTTP 500"),
+        (Reply.error(401, "invalid api key"), "HTTP 401"),
+        (Reply.hold(5), "timed out"),
+    ],
+    ids=["500", "401", "timeout"],
+)
+async def test_errors_move_on_to_the_next_model(
+    client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM, failure: Reply, expected: str
+) -> None:
+    llm.add_rule(lambda r: r.model == "flaky-model", failure)
+    handle = await start_run(client, settings, chain=["flaky-model", "test-model"], model_timeout_seconds=1.0)
+    await handle.result()
+    first = (await model_results(handle))[0]
+    assert first.model == "test-model"
+    assert expected in first.failed_attempts[0].error
+
+
+async def test_rate_limit_waits_for_retry_after_on_the_same_model(
+    client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM
+) -> None:
+    llm.add_rule(None, Reply.error(429, "slow down", retry_after=1.5), times=1)
+    handle = await start_run(client, settings, chain=["test-model"])
+    await handle.result()
+    limited, retried = llm.requests[0], llm.requests[1]
+    assert limited.status == 429 and retried.status == 200
+    assert retried.started - limited.started >= 1.4  # waited as told, not the 0.2 s default
+    first = (await model_results(handle))[0]
+    assert first.attempt == 2 and "HTTP 429" in first.failed_attempts[0].error
+
+
+async def test_all_models_failing_fails_the_run_naming_each_model(
+    client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM
+) -> None:
+    llm.unknown_model("gpt-missing", "also-missing")
+    handle = await start_run(client, settings, chain=["gpt-missing", "also-missing"])
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    message = failure_message(failure.value)
+    assert "all models failed" in message
+    assert "gpt-missing" in message and "also-missing" in message
+    assert "HTTP 404" in message
+    description = await handle.describe()
+    assert description.status.name == "FAILED"
+    # Two rounds through the chain, then it stops.
+    assert [r.model for r in llm.requests] == ["gpt-missing", "also-missing"] * 2
+
+
+async def test_api_key_never_enters_history(
+    client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM
+) -> None:
+    handle = await start_run(client, settings)
+    await handle.result()
+    history = await handle.fetch_history()
+    assert b"sk-test-not-a-real-key" not in history.to_json().encode()
+    assert llm.requests[0].request.body  # the key reached the server only as a header

@@ -1,0 +1,279 @@
+"""AgentWorkflow: the deep-agent loop as deterministic workflow code.
+
+One workflow type runs the supervisor and every sub-agent; the agent profile
+says which prompt, tools and sub-agents it has. Model calls are activities;
+todos and message bookkeeping are workflow state; each ``task()`` call is a
+child AgentWorkflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from deepagents_temporal.profiles import AgentSpec, Profile, UnknownAgentError, UnknownProfileError, get_profile
+    from deepagents_temporal.retries import MODEL_HEARTBEAT_TIMEOUT, model_retry_policy
+    from deepagents_temporal.schema import (
+        AgentInput,
+        AgentResult,
+        ChildInfo,
+        Message,
+        ModelCallInput,
+        ModelCallResult,
+        Progress,
+        ProgressEvent,
+        Todo,
+        TokenUsage,
+        ToolCall,
+    )
+    from deepagents_temporal.tools import TaskArgs, ToolArgumentError, WriteTodosArgs, parse_args, tool_schemas
+
+EMPTY_REPLY_NOTICE = (
+    "Error: your last reply was empty (no text and no tool calls). "
+    "Call a tool or give your final answer."
+)
+
+
+def _failure_text(err: BaseException) -> str:
+    """The innermost failure message: what actually went wrong."""
+    message = str(err)
+    while isinstance(err, FailureError) and err.cause is not None:
+        err = err.cause
+        message = getattr(err, "message", None) or str(err)
+    return message
+
+
+@workflow.defn(name="AgentWorkflow")
+class AgentWorkflow:
+    def __init__(self) -> None:
+        self._agent_name = ""
+        self._step = 0
+        self._done = False
+        self._todos: list[Todo] = []
+        self._children: list[ChildInfo] = []
+        self._events: list[ProgressEvent] = []
+        self._child_counters: dict[str, int] = {}
+        self._child_usage = TokenUsage()
+        self._models_used: list[str] = []
+
+    # ----- queries -------------------------------------------------------
+
+    @workflow.query
+    def todos(self) -> list[Todo]:
+        return list(self._todos)
+
+    @workflow.query
+    def progress(self, since: int = 0) -> Progress:
+        return Progress(
+            agent=self._agent_name,
+            step=self._step,
+            done=self._done,
+            todos=list(self._todos),
+            children=list(self._children),
+            events=self._events[since:],
+            next_seq=len(self._events),
+        )
+
+    # ----- the loop ------------------------------------------------------
+
+    @workflow.run
+    async def run(self, request: AgentInput) -> AgentResult:
+        try:
+            profile = get_profile(request.profile)
+            spec = profile.agent(request.agent)
+        except (UnknownProfileError, UnknownAgentError) as err:
+            raise ApplicationError(str(err), type="BadAgentInput", non_retryable=True) from None
+        self._agent_name = spec.name
+        info = workflow.info()
+        run_id = request.run_id or info.workflow_id
+        chain = list(spec.models) or list(request.model_chain)
+        if not chain:
+            raise ApplicationError("no model configured: the model chain is empty", type="BadAgentInput", non_retryable=True)
+        if not request.request.strip():
+            raise ApplicationError("the request is empty", type="BadAgentInput", non_retryable=True)
+        max_steps = request.max_steps or spec.max_steps
+        tools = tool_schemas(profile, spec)
+        handlers: dict[str, Callable[[object], Awaitable[str]]] = {
+            "write_todos": self._write_todos,
+            "task": lambda args: self._task(args, profile, spec, run_id, chain, request.model_timeout_seconds),
+        }
+
+        messages: list[Message] = [
+            Message(role="system", content=spec.system_prompt),
+            Message(role="user", content=request.request),
+        ]
+        usage = TokenUsage()
+        while True:
+            if self._step >= max_steps:
+                raise ApplicationError(
+                    f"step limit reached: agent {spec.name} made {max_steps} model calls without a final answer",
+                    type="StepLimitExceeded",
+                    non_retryable=True,
+                )
+            self._step += 1
+            result = await self._call_model(run_id, spec, chain, messages, tools, request.model_timeout_seconds)
+            usage = usage + result.usage
+            if result.model not in self._models_used:
+                self._models_used.append(result.model)
+            reply = result.message
+            messages.append(reply)
+            self._log_model_answer(spec, result)
+
+            if not reply.tool_calls:
+                if reply.content.strip():
+                    break
+                messages.append(Message(role="user", content=EMPTY_REPLY_NOTICE))
+                self._event("error", f"empty reply from {result.model}")
+                continue
+            outputs = await asyncio.gather(*(self._run_tool(call, spec, handlers) for call in reply.tool_calls))
+            for call, output in zip(reply.tool_calls, outputs):
+                messages.append(Message(role="tool", content=output, tool_call_id=call.id, name=call.name))
+
+        self._done = True
+        self._event("final", f"finished after {self._step} model calls")
+        return AgentResult(
+            run_id=run_id,
+            agent=spec.name,
+            answer=reply.content,
+            todos=self._todos,
+            steps=self._step,
+            models_used=self._models_used,
+            usage=usage + self._child_usage,
+            children=[c.workflow_id for c in self._children],
+        )
+
+    async def _call_model(
+        self,
+        run_id: str,
+        spec: AgentSpec,
+        chain: list[str],
+        messages: list[Message],
+        tools: list[dict],
+        timeout_seconds: float,
+    ) -> ModelCallResult:
+        rounds = 2
+        try:
+            return await workflow.execute_activity(
+                "call_model",
+                ModelCallInput(
+                    run_id=run_id,
+                    agent=spec.name,
+                    step=self._step,
+                    model_chain=chain,
+                    rounds=rounds,
+                    messages=messages,
+                    tools=tools,
+                    request_timeout_seconds=timeout_seconds,
+                ),
+                result_type=ModelCallResult,
+                start_to_close_timeout=timedelta(seconds=timeout_seconds + 30),
+                heartbeat_timeout=MODEL_HEARTBEAT_TIMEOUT,
+                retry_policy=model_retry_policy(len(chain), rounds),
+                summary=f"{spec.name} step {self._step}: model call ({' → '.join(chain)})",
+            )
+        except ActivityError as err:
+            reason = _failure_text(err)
+            self._event("error", reason)
+            raise ApplicationError(
+                f"agent {spec.name}, step {self._step}: {reason}", type="ModelCallFailed", non_retryable=True
+            ) from None
+
+    def _log_model_answer(self, spec: AgentSpec, result: ModelCallResult) -> None:
+        asked = ", ".join(c.name for c in result.message.tool_calls) or "final answer"
+        fallback = ""
+        if result.failed_attempts:
+            fallback = " after " + "; ".join(f"{e.model}: {e.error}" for e in result.failed_attempts)
+        self._event(
+            "model",
+            f"step {self._step}: {result.model} answered (attempt {result.attempt}, "
+            f"{result.usage.total_tokens} tokens) -> {asked}{fallback}",
+        )
+        workflow.set_current_details(
+            f"**{spec.name}** step {self._step}, last answer from `{result.model}`\n\n" + self._todos_markdown()
+        )
+
+    # ----- tools ---------------------------------------------------------
+
+    async def _run_tool(
+        self, call: ToolCall, spec: AgentSpec, handlers: dict[str, Callable[[object], Awaitable[str]]]
+    ) -> str:
+        if call.raw_args is not None:
+            return self._tool_error(spec, call, f"arguments for {call.name or 'the tool'} are not valid JSON ({call.error}): {call.raw_args[:200]!r}")
+        if call.name not in spec.tools or call.name not in handlers:
+            available = ", ".join(spec.tools) or "none"
+            return self._tool_error(spec, call, f"unknown tool {call.name!r}; available tools: {available}")
+        try:
+            args = parse_args(call.name, call.args)
+        except ToolArgumentError as err:
+            return self._tool_error(spec, call, str(err))
+        return await handlers[call.name](args)
+
+    def _tool_error(self, spec: AgentSpec, call: ToolCall, problem: str) -> str:
+        self._event("error", problem)
+        return f"Error: {problem}"
+
+    async def _write_todos(self, args: object) -> str:
+        assert isinstance(args, WriteTodosArgs)
+        self._todos = list(args.todos)
+        self._event("todos", self._todos_markdown())
+        return f"Updated todo list to {[t.model_dump() for t in self._todos]}"
+
+    async def _task(
+        self, args: object, profile: Profile, spec: AgentSpec, run_id: str, chain: list[str], timeout_seconds: float
+    ) -> str:
+        assert isinstance(args, TaskArgs)
+        if args.subagent_type not in spec.subagents or args.subagent_type not in profile.subagents:
+            problem = (
+                f"unknown subagent_type {args.subagent_type!r}; "
+                f"available sub-agents: {', '.join(spec.subagents) or 'none'}"
+            )
+            self._event("error", problem)
+            return f"Error: {problem}"
+        n = self._child_counters.get(args.subagent_type, 0) + 1
+        self._child_counters[args.subagent_type] = n
+        child_id = f"{workflow.info().workflow_id}/{args.subagent_type}-{n}"
+        child = ChildInfo(workflow_id=child_id, subagent_type=args.subagent_type)
+        self._children.append(child)
+        self._event("child_started", f"delegated to {args.subagent_type} ({child_id})")
+        try:
+            result: AgentResult = await workflow.execute_child_workflow(
+                "AgentWorkflow",
+                AgentInput(
+                    profile=profile.name,
+                    agent=args.subagent_type,
+                    request=args.description,
+                    model_chain=chain,
+                    run_id=run_id,
+                    model_timeout_seconds=timeout_seconds,
+                ),
+                id=child_id,
+                result_type=AgentResult,
+                parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+                static_summary=f"{args.subagent_type}: {args.description[:120]}",
+            )
+        except ChildWorkflowError as err:
+            child.status = "failed"
+            reason = _failure_text(err)
+            self._event("child_finished", f"{args.subagent_type} ({child_id}) failed: {reason}")
+            return f"Error: sub-agent {args.subagent_type} failed: {reason}"
+        child.status = "completed"
+        self._child_usage = self._child_usage + result.usage
+        for model in result.models_used:
+            if model not in self._models_used:
+                self._models_used.append(model)
+        self._event("child_finished", f"{args.subagent_type} ({child_id}) finished in {result.steps} model calls")
+        return result.answer
+
+    # ----- progress ------------------------------------------------------
+
+    def _event(self, kind: str, text: str) -> None:
+        self._events.append(ProgressEvent(seq=len(self._events), kind=kind, text=text))  # type: ignore[arg-type]
+
+    def _todos_markdown(self) -> str:
+        marks = {"pending": "[ ]", "in_progress": "[~]", "completed": "[x]"}
+        return "\n".join(f"- {marks[t.status]} {t.content}" for t in self._todos) or "(no todos)"
