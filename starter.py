@@ -117,7 +117,7 @@ async def open_services(settings: Settings, *, always_run_worker: bool = False) 
                 say(f"OpenAI-compatible server on {base_url} plays the model. Set them to use a real one.")
                 say("=" * 72)
                 settings = settings.model_copy(update={"openai_base_url": base_url})
-            worker = build_worker(client, settings)
+            worker = await build_worker(client, settings)
             worker_task = asyncio.create_task(worker.run())
         yield Services(client=client, settings=settings, ui_url=settings.temporal_ui_url, model_chain=model_chain)
     finally:

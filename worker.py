@@ -23,7 +23,7 @@ async def serve() -> int:
         print("worker.py: TEMPORAL_ADDRESS is not set (use `python starter.py dev` for the embedded stack)", flush=True)
         return 2
     client = await connect(settings)
-    worker = build_worker(client, settings)
+    worker = await build_worker(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -20,6 +20,7 @@ from langchain_openai import ChatOpenAI
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from deepagents_temporal.conversation import ConversationStore
 from deepagents_temporal.retries import ALL_MODELS_FAILED, MALFORMED_REQUEST
 from deepagents_temporal.schema import (
     Message,
@@ -32,6 +33,11 @@ from deepagents_temporal.schema import (
 from deepagents_temporal.settings import Settings
 
 HEARTBEAT_EVERY = timedelta(seconds=1)
+# A tool result longer than this reaches the model as its head and tail; the
+# stored conversation keeps it whole.
+MAX_TOOL_RESULT_CHARS = 100_000
+# Tool-call arguments longer than this stay in the stored reply, not in history.
+MAX_INLINE_ARGS_BYTES = 1024
 RETRY_AFTER_CAP_SECONDS = 60.0
 
 
@@ -43,7 +49,7 @@ def to_langchain(messages: list[Message]) -> list[BaseMessage]:
         elif m.role == "user":
             converted.append(HumanMessage(m.content))
         elif m.role == "tool":
-            converted.append(ToolMessage(m.content, tool_call_id=m.tool_call_id or "", name=m.name))
+            converted.append(ToolMessage(_clip(m.content), tool_call_id=m.tool_call_id or "", name=m.name))
         else:
             valid = [
                 {"id": c.id, "name": c.name, "args": c.args, "type": "tool_call"}
@@ -57,6 +63,26 @@ def to_langchain(messages: list[Message]) -> list[BaseMessage]:
             ]
             converted.append(AIMessage(m.content, tool_calls=valid, invalid_tool_calls=invalid))
     return converted
+
+
+def _clip(text: str) -> str:
+    if len(text) <= MAX_TOOL_RESULT_CHARS:
+        return text
+    half = MAX_TOOL_RESULT_CHARS // 2
+    return (
+        f"{text[:half]}\n\n[... {len(text) - MAX_TOOL_RESULT_CHARS:,} characters of this tool result "
+        f"left out; ask for a narrower result ...]\n\n{text[-half:]}"
+    )
+
+
+def _elide_large_args(message: Message, digest: str, keep: set[str]) -> Message:
+    """The reply as history carries it: big tool arguments stay in the bucket."""
+    calls = []
+    for call in message.tool_calls:
+        if call.name not in keep and call.raw_args is None and len(json.dumps(call.args)) > MAX_INLINE_ARGS_BYTES:
+            call = call.model_copy(update={"args": {}, "args_stored_in": digest})
+        calls.append(call)
+    return message.model_copy(update={"tool_calls": calls})
 
 
 def from_langchain(ai: AIMessage) -> Message:
@@ -113,10 +139,19 @@ def describe_error(err: BaseException) -> tuple[str, float | None, bool]:
 class ModelActivities:
     """Holds the worker-side settings (API key, base URL): never in workflow inputs."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, conversations: ConversationStore) -> None:
         self._settings = settings
+        self._conversations = conversations
+        # One client per (model, timeout): reuses its HTTP connection pool.
+        self._clients: dict[tuple[str, float], ChatOpenAI] = {}
 
     def _chat_model(self, model: str, timeout: float) -> ChatOpenAI:
+        cached = self._clients.get((model, timeout))
+        if cached is None:
+            cached = self._clients[(model, timeout)] = self._new_chat_model(model, timeout)
+        return cached
+
+    def _new_chat_model(self, model: str, timeout: float) -> ChatOpenAI:
         key = self._settings.openai_api_key
         return ChatOpenAI(
             model=model,
@@ -137,9 +172,10 @@ class ModelActivities:
         model = chain[len(previous) % len(chain)]
         activity.heartbeat({"errors": [e.model_dump() for e in previous], "calling": model})
 
+        digests, conversation = await asyncio.to_thread(self._conversation, request)
         llm = self._chat_model(model, request.request_timeout_seconds)
         runnable = llm.bind_tools(request.tools) if request.tools else llm
-        call = asyncio.ensure_future(runnable.ainvoke(to_langchain(request.messages)))
+        call = asyncio.ensure_future(runnable.ainvoke(to_langchain(conversation)))
         try:
             while True:
                 done, _ = await asyncio.wait({call}, timeout=HEARTBEAT_EVERY.total_seconds())
@@ -175,11 +211,31 @@ class ModelActivities:
 
         if not isinstance(ai, AIMessage):
             raise ApplicationError(f"{model} returned {type(ai).__name__}, not an AI message", type="ModelCallFailed")
+        reply = from_langchain(ai)
+        reply_digest, transcript = await asyncio.to_thread(self._store_reply, request.run_id, digests, reply)
         return ModelCallResult(
-            message=from_langchain(ai),
+            message=_elide_large_args(reply, reply_digest, set(request.workflow_tools)),
+            transcript=transcript,
+            message_digest=reply_digest,
             model=model,
             attempt=info.attempt,
             usage=_usage(ai),
             failed_attempts=previous,
         )
 
+    def _conversation(self, request: ModelCallInput) -> tuple[list[str], list[Message]]:
+        """Load the stored transcript and add the new messages to the store."""
+        store = self._conversations
+        digests, conversation = store.load(request.run_id, request.transcript)
+        for message in request.new_messages:
+            if message.stored:
+                digests.append(message.stored)
+                conversation.append(store.get_message(request.run_id, message.stored))
+            else:
+                digests.append(store.put_message(request.run_id, message))
+                conversation.append(message)
+        return digests, conversation
+
+    def _store_reply(self, run_id: str, digests: list[str], reply: Message) -> tuple[str, str]:
+        reply_digest = self._conversations.put_message(run_id, reply)
+        return reply_digest, self._conversations.put_transcript(run_id, [*digests, reply_digest])

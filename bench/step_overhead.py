@@ -22,7 +22,6 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -30,7 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage  # noqa: E402
 from langchain_openai import ChatOpenAI  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
-from temporalio import activity, workflow  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
@@ -41,21 +39,9 @@ from deepagents_temporal.schema import AgentInput, AgentResult  # noqa: E402
 from deepagents_temporal.scripted_llm import ChatRequest, Reply, ScriptedLLM  # noqa: E402
 from deepagents_temporal.settings import Settings  # noqa: E402
 from deepagents_temporal.tools import tool_schemas  # noqa: E402
+from floor_workflow import FloorWorkflow, noop  # noqa: E402
 
 TODO_CALL = ("write_todos", {"todos": [{"content": "keep going", "status": "in_progress"}]})
-
-
-@activity.defn
-async def noop() -> None:
-    return None
-
-
-@workflow.defn
-class FloorWorkflow:
-    @workflow.run
-    async def run(self, steps: int) -> None:
-        for _ in range(steps):
-            await workflow.execute_activity(noop, start_to_close_timeout=timedelta(seconds=30))
 
 
 def steps_brain(steps: int):
@@ -120,7 +106,7 @@ async def main(step_counts: list[int], repeats: int) -> None:
             openai_api_key=SecretStr("bench"),
             openai_base_url=base_url,
         )
-        agent_worker = build_worker(client, settings)
+        agent_worker = await build_worker(client, settings)
         floor_queue = f"bench-floor-{uuid.uuid4().hex[:6]}"
         floor_worker = Worker(client, task_queue=floor_queue, workflows=[FloorWorkflow], activities=[noop])
         ratios = []

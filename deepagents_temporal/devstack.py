@@ -329,7 +329,6 @@ class _RunAs:
 
 
 def _unprivileged_user() -> _RunAs:
-    import grp
     import pwd
 
     try:
@@ -337,8 +336,6 @@ def _unprivileged_user() -> _RunAs:
     except KeyError:
         raise RuntimeError("PostgreSQL refuses to run as root and there is no `nobody` user to run it as") from None
     # nobody's primary group: `nogroup` on Debian/Ubuntu, `nobody` on Fedora/Arch.
-    with contextlib.suppress(KeyError):
-        grp.getgrgid(entry.pw_gid)
     return _RunAs(uid=entry.pw_uid, gid=entry.pw_gid, name="nobody")
 
 
@@ -626,7 +623,6 @@ class DevStack:
     _procs: list[_Proc] = field(default_factory=list, repr=False, compare=False)
     _lock_fd: int | None = field(default=None, repr=False, compare=False)
     _stopped: bool = field(default=False, repr=False, compare=False)
-    _cleanup_paths: list[Path] = field(default_factory=list, repr=False, compare=False)
     _extra_remove: list[Path] = field(default_factory=list, repr=False, compare=False)
 
     def __repr__(self) -> str:
@@ -693,9 +689,6 @@ class DevStack:
     def _finish_cleanup(self) -> None:
         with contextlib.suppress(OSError):
             (self.data_dir / STACK_FILE).unlink()
-        for path in self._cleanup_paths:
-            with contextlib.suppress(OSError):
-                path.unlink()
         if self._lock_fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._lock_fd)
@@ -804,6 +797,8 @@ def _sweep_stale_ephemeral_dirs(parent: Path) -> None:
                 continue
         except OSError:
             continue
+        for relocated in _pg_relocation_candidates(entry):
+            shutil.rmtree(relocated, ignore_errors=True)
         shutil.rmtree(entry, ignore_errors=True)
 
 
@@ -1071,7 +1066,7 @@ async def _start_postgres(ctx: _Ctx) -> None:
     if run_as is not None and not _readable_tree(src, run_as):
         t_copy = _now()
         src = _copy_pginstall(src, _binaries_cache(src, run_as))
-        ctx.log(f"devstack: PostgreSQL binaries copied to {src} for {run_as.name} ({_now() - t_copy:.2f} s)")
+        ctx.log(f"devstack: PostgreSQL binaries for {run_as.name} in {src} ({_now() - t_copy:.2f} s)")
     bindir = src / "bin"
 
     def own(path: Path, mode: int) -> None:

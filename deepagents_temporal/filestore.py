@@ -39,10 +39,10 @@ import io
 import re
 import unicodedata
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, cast
 
 from minio import Minio
 from minio.error import S3Error
@@ -74,6 +74,8 @@ LINE_TRUNCATED = "... [line truncated]"
 EMPTY_FILE_NOTE = "System reminder: File exists but has empty contents"
 MAX_FILE_BYTES = 10 * 1024 * 1024  # files the tools read or write whole
 MAX_ENTRIES = 1000  # ls and glob results
+# What one tool result may put before the model (and into workflow history).
+MAX_OUTPUT_CHARS = 100_000
 MAX_GREP_MATCHES = 500
 MAX_GLOB_ALTERNATIVES = 64  # after {a,b} expansion
 
@@ -252,9 +254,9 @@ def map_path(run_id: str, path: str) -> Target:
     base = s3.run_files_prefix(run_id)
     inner = segments
     if segments and segments[0] in READ_ONLY_AREAS:
-        area, base, inner = segments[0], READ_ONLY_AREAS[segments[0]], segments[1:]  # type: ignore[assignment]
+        area, base, inner = cast(Area, segments[0]), READ_ONLY_AREAS[segments[0]], segments[1:]
     elif segments and segments[0] in RESERVED_AREAS:
-        area, base, inner = segments[0], "", segments[1:]  # type: ignore[assignment]
+        area, base, inner = cast(Area, segments[0]), "", segments[1:]
     target = Target(path="/" + "/".join(segments), area=area, base=base, rel="/".join(inner))
     if len(target.key.encode("utf-8")) > s3.MAX_KEY_BYTES:
         raise PathError(f"invalid path: too long (the storage key would exceed {s3.MAX_KEY_BYTES} bytes)")
@@ -303,7 +305,8 @@ def _expand_braces(pattern: str) -> list[str]:
 
 def _segment_regex(segment: str) -> str:
     """One path segment: ``*`` and ``?`` never cross "/", ``[...]`` is a class (``[!...]`` negated)."""
-    out, i, n = [], 0, len(segment)
+    out: list[str] = []
+    i, n = 0, len(segment)
     while i < n:
         ch = segment[i]
         i += 1
@@ -385,6 +388,16 @@ def _clip(line: str) -> str:
     return line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + LINE_TRUNCATED
 
 
+def _fit(lines: list[str], budget: int = MAX_OUTPUT_CHARS) -> int:
+    """How many of ``lines`` fit in ``budget`` characters (at least one)."""
+    used = 0
+    for i, line in enumerate(lines):
+        used += len(line) + 1
+        if used > budget and i > 0:
+            return i
+    return len(lines)
+
+
 def _encode_text(content: str) -> bytes:
     try:
         data = content.encode("utf-8")
@@ -417,17 +430,17 @@ def _quote_operation(operation_id: str) -> str:
     return urllib.parse.quote(operation_id, safe="")
 
 
-def _meta(headers: object, name: str) -> str | None:
-    value = headers.get(f"x-amz-meta-{name}")  # type: ignore[attr-defined]  # case-insensitive dict
+def _meta(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(f"x-amz-meta-{name}")  # a case-insensitive dict from urllib3
     return value if value else None
 
 
-def _from_headers(key: str, headers: object, data: bytes | None = None) -> _Stored:
+def _from_headers(key: str, headers: Mapping[str, str], data: bytes | None = None) -> _Stored:
     replacements = _meta(headers, META_REPLACEMENTS)
     return _Stored(
         key=key,
-        size=int(headers.get("Content-Length") or (len(data) if data is not None else 0)),  # type: ignore[attr-defined]
-        content_type=headers.get("Content-Type") or "application/octet-stream",  # type: ignore[attr-defined]
+        size=int(headers.get("Content-Length") or (len(data) if data is not None else 0)),
+        content_type=headers.get("Content-Type") or "application/octet-stream",
         sha256=_meta(headers, META_SHA256),
         operation_id=_meta(headers, META_OPERATION),
         replacements=int(replacements) if replacements and replacements.isdigit() else None,
@@ -541,7 +554,7 @@ class RunFileSystem:
             if _missing(err):
                 return None
             raise
-        return _from_headers(key, stat.metadata)
+        return _from_headers(key, stat.metadata or {})
 
     def _get(self, key: str, path: str) -> _Stored | None:
         try:
@@ -579,10 +592,10 @@ class RunFileSystem:
                 if not obj.is_dir and not name.endswith("/"):  # skip folder markers
                     yield root, name, obj.size or 0
 
-    def _put(self, key: str, data: bytes, content_type: str, metadata: dict[str, str]) -> None:
+    def _put(self, key: str, data: bytes, content_type: str, metadata: Mapping[str, str]) -> None:
         # One put_object per write: the object appears whole or not at all.
         self.client.put_object(
-            self.bucket, key, io.BytesIO(data), len(data), content_type=content_type, metadata=metadata
+            self.bucket, key, io.BytesIO(data), len(data), content_type=content_type, metadata={**metadata}
         )
 
     # ---- tool bodies (run in a worker thread)
@@ -610,12 +623,15 @@ class RunFileSystem:
                 raise ToolError(f"no such file or directory: {target.path}")
             entries.append(FileEntry(path=target.path, size=stored.size))
         entries.sort(key=lambda e: e.path)
-        truncated = len(entries) > MAX_ENTRIES
-        entries = entries[:MAX_ENTRIES]
-        lines = [e.path if e.is_dir else f"{e.path} ({e.size} bytes)" for e in entries]
+        lines = [e.path if e.is_dir else f"{e.path} ({e.size} bytes)" for e in entries[:MAX_ENTRIES]]
+        lines = lines[: _fit(lines)]
+        truncated = len(lines) < len(entries)
+        entries = entries[: len(lines)]
         if truncated:
-            lines.append(f"... [only the first {MAX_ENTRIES} entries are shown]")
-        return LsResult(output="\n".join(lines) or f"No files in {target.dir_path}", entries=entries, truncated=truncated)
+            lines.append(f"... [only the first {len(entries)} entries are shown]")
+        return LsResult(
+            output="\n".join(lines) or f"No files in {target.dir_path}", entries=entries, truncated=truncated
+        )
 
     def _read_file(self, file_path: str, offset: int, limit: int) -> ReadResult:
         target = self._target(file_path)
@@ -627,27 +643,31 @@ class RunFileSystem:
         assert stored.data is not None
         text = _decode_text(stored.data, target.path)
         lines = _lines(text)
-        done = ReadResult(path=target.path, size=len(stored.data), total_lines=len(lines))
+        result = ReadResult(path=target.path, size=len(stored.data), total_lines=len(lines))
         if not text.strip():
-            done.output = EMPTY_FILE_NOTE
-            return done
+            result.output = EMPTY_FILE_NOTE
+            return result
         offset = max(offset, 0)
         if offset >= len(lines):
             raise ToolError(f"line offset {offset} is past the end of {target.path} ({len(lines)} lines)")
-        window = lines[offset : offset + limit]
-        done.output = "\n".join(f"{offset + i + 1:6}\t{_clip(line)}" for i, line in enumerate(window))
-        done.start_line, done.end_line = offset + 1, offset + len(window)
-        done.next_offset = done.end_line if done.end_line < len(lines) else None
-        return done
+        numbered = [f"{offset + i + 1:6}\t{_clip(line)}" for i, line in enumerate(lines[offset : offset + limit])]
+        numbered = numbered[: _fit(numbered)]
+        result.start_line, result.end_line = offset + 1, offset + len(numbered)
+        if result.end_line < len(lines):
+            result.next_offset = result.end_line
+            rest = len(lines) - result.end_line
+            numbered.append(f"... [{rest} more lines; read_file with offset={result.next_offset} to continue]")
+        result.output = "\n".join(numbered)
+        return result
 
-    def _written(self, target: Target, stored: _Stored, result_type: type[W], **extra: object) -> W:
+    def _written(self, target: Target, stored: _Stored, result_type: type[W], output: str) -> W:
         return result_type(
+            output=output,
             path=target.path,
             key=stored.key,
             size=stored.size,
             sha256=stored.sha256,
             content_type=stored.content_type,
-            **extra,
         )
 
     def _write_file(self, file_path: str, content: str, operation_id: str) -> WriteResult:
@@ -677,9 +697,7 @@ class RunFileSystem:
                 {META_OPERATION: _quote_operation(operation_id), META_SHA256: digest},
             )
             existing = _Stored(target.key, len(data), content_type, digest, None, None)
-        result = self._written(target, existing, WriteResult)
-        result.output = f"Updated file {target.path}"
-        return result
+        return self._written(target, existing, WriteResult, f"Updated file {target.path}")
 
     def _edit_file(
         self, file_path: str, old_string: str, new_string: str, replace_all: bool, operation_id: str
@@ -690,14 +708,10 @@ class RunFileSystem:
         if stored is None:
             raise self._not_found(target)
         assert stored.data is not None
-        done_message = "Successfully replaced {n} instance(s) of the string in '{path}'"
         replayed = stored.operation_id == operation and stored.replacements is not None
         if replayed and stored.sha256 == _sha256(stored.data):
             # This very operation produced the current object: a retry after a lost result.
-            n = stored.replacements or 0
-            result = self._written(target, stored, EditResult, replacements=n)
-            result.output = done_message.format(n=n, path=target.path)
-            return result
+            return self._edited(target, stored)
         if not old_string:
             raise ToolError("old_string must not be empty; use write_file to create a file")
         if old_string == new_string:
@@ -720,9 +734,13 @@ class RunFileSystem:
             content_type,
             {META_OPERATION: operation, META_SHA256: digest, META_REPLACEMENTS: str(count)},
         )
-        updated = _Stored(target.key, len(data), content_type, digest, operation, count)
-        result = self._written(target, updated, EditResult, replacements=count)
-        result.output = done_message.format(n=count, path=target.path)
+        return self._edited(target, _Stored(target.key, len(data), content_type, digest, operation, count))
+
+    def _edited(self, target: Target, stored: _Stored) -> EditResult:
+        count = stored.replacements or 0
+        message = f"Successfully replaced {count} instance(s) of the string in '{target.path}'"
+        result = self._written(target, stored, EditResult, message)
+        result.replacements = count
         return result
 
     def _glob(self, pattern: str, path: str) -> GlobResult:
@@ -736,11 +754,12 @@ class RunFileSystem:
             if regex.fullmatch(agent[len(target.dir_path) :]):
                 matches.append(FileEntry(path=agent, size=size))
         matches.sort(key=lambda e: e.path)
-        truncated = len(matches) > MAX_ENTRIES
-        matches = matches[:MAX_ENTRIES]
-        lines = [m.path for m in matches]
+        lines = [m.path for m in matches[:MAX_ENTRIES]]
+        lines = lines[: _fit(lines)]
+        truncated = len(lines) < len(matches)
+        matches = matches[: len(lines)]
         if truncated:
-            lines.append(f"... [only the first {MAX_ENTRIES} files are shown; use a narrower pattern]")
+            lines.append(f"... [only the first {len(matches)} files are shown; use a narrower pattern]")
         return GlobResult(output="\n".join(lines) or "No files found", matches=matches, truncated=truncated)
 
     def _grep(self, pattern: str, path: str | None, glob: str | None) -> GrepResult:
@@ -749,16 +768,15 @@ class RunFileSystem:
             raise ToolError("pattern must not be empty")
         file_filter = compile_glob(glob.lstrip("/")) if glob else None
         # A glob without "/" matches file names at any depth, like ripgrep's --glob.
-        by_name = bool(glob) and "/" not in glob.strip("/")  # type: ignore[union-attr]
+        by_name = glob is not None and "/" not in glob.strip("/")
         single = self._stat(target.key) if target.rel else None
         if single is not None:
             candidates = [(target.path, target.key, single.size)]
         else:
-            candidates = sorted(
-                (self._agent_path(root, key), key, size) for root, key, size in self._walk(target)
-            )
+            candidates = sorted((self._agent_path(root, key), key, size) for root, key, size in self._walk(target))
         matches: list[GrepMatch] = []
         truncated = False
+        budget = MAX_OUTPUT_CHARS
         for agent, key, size in candidates:
             if file_filter is not None:
                 subject = agent.rsplit("/", 1)[-1] if by_name else agent[len(target.dir_path) :]
@@ -775,15 +793,17 @@ class RunFileSystem:
                 continue  # binary files have no lines to search
             for number, line in enumerate(_lines(text), 1):
                 if pattern in line:
-                    if len(matches) == MAX_GREP_MATCHES:
+                    match = GrepMatch(path=agent, line=number, text=_clip(line))
+                    budget -= len(agent) + len(match.text) + 12
+                    if len(matches) == MAX_GREP_MATCHES or (budget < 0 and matches):
                         truncated = True
                         break
-                    matches.append(GrepMatch(path=agent, line=number, text=line))
+                    matches.append(match)
             if truncated:
                 break
-        lines = [f"{m.path}:{m.line}:{_clip(m.text)}" for m in matches]
+        lines = [f"{m.path}:{m.line}:{m.text}" for m in matches]
         if truncated:
-            lines.append(f"... [only the first {MAX_GREP_MATCHES} matches are shown; narrow the search with path or glob]")
+            lines.append(f"... [only the first {len(matches)} matches are shown; narrow the search with path or glob]")
         return GrepResult(output="\n".join(lines) or "No matches found", matches=matches, truncated=truncated)
 
     def _write_report(
@@ -794,13 +814,11 @@ class RunFileSystem:
         except ValueError as err:
             raise ToolError(str(err)) from None
         is_text = isinstance(content, str)
-        data = _encode_text(content) if isinstance(content, str) else bytes(content)
+        data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
         digest = _sha256(data)
         kind = content_type or content_type_for(name, text=is_text)
         metadata = {META_SHA256: digest}
         if operation_id:
             metadata[META_OPERATION] = _quote_operation(operation_id)
         self._put(key, data, kind, metadata)
-        return WriteResult(
-            output=f"Wrote report {name}", key=key, size=len(data), sha256=digest, content_type=kind
-        )
+        return WriteResult(output=f"Wrote report {name}", key=key, size=len(data), sha256=digest, content_type=kind)

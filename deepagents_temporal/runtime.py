@@ -2,31 +2,79 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from datetime import timedelta
 
+from minio import Minio
 from temporalio import workflow
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.worker import Worker
 
 from activities.model import ModelActivities
+from deepagents_temporal.conversation import ConversationStore
+from deepagents_temporal.payload_storage import data_converter_with_external_storage
+from deepagents_temporal.s3 import ensure_bucket, make_client
 from deepagents_temporal.settings import Settings
 from workflows.agent import AgentWorkflow
 
 WORKFLOWS = [AgentWorkflow]
+# Payloads above this go to the bucket through ExternalStorage, far below
+# Temporal's 2 MB limit so a big tool result never stalls a workflow task.
+EXTERNAL_PAYLOAD_THRESHOLD = 128 * 1024
+MAX_EXTERNAL_PAYLOAD = 512 * 1024 * 1024
 
 
-async def connect(settings: Settings, address: str | None = None) -> Client:
-    target = address or settings.temporal_address
-    if not target:
-        raise RuntimeError("TEMPORAL_ADDRESS is not set and no embedded stack was started")
-    return await Client.connect(target, namespace=settings.temporal_namespace, data_converter=pydantic_data_converter)
+class ConfigurationError(RuntimeError):
+    pass
 
 
-def build_worker(client: Client, settings: Settings) -> Worker:
-    models = ModelActivities(settings)
+def s3_client(settings: Settings) -> Minio:
+    missing = [
+        name
+        for name, value in (
+            ("S3_ENDPOINT", settings.s3_endpoint),
+            ("S3_ACCESS_KEY", settings.s3_access_key),
+            ("S3_SECRET_KEY", settings.s3_secret_key),
+        )
+        if not value
+    ]
+    if missing:
+        raise ConfigurationError(f"S3 is not configured: set {', '.join(missing)}")
+    assert settings.s3_endpoint and settings.s3_access_key and settings.s3_secret_key
+    return make_client(
+        settings.s3_endpoint,
+        settings.s3_access_key.get_secret_value(),
+        settings.s3_secret_key.get_secret_value(),
+        secure=settings.s3_secure,
+    )
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """Pydantic payloads, with large ones offloaded to the app bucket."""
+    return data_converter_with_external_storage(
+        s3_client(settings),
+        settings.s3_bucket,
+        threshold_bytes=EXTERNAL_PAYLOAD_THRESHOLD,
+        max_payload_bytes=MAX_EXTERNAL_PAYLOAD,
+    )
+
+
+async def connect(settings: Settings) -> Client:
+    if not settings.temporal_address:
+        raise ConfigurationError("TEMPORAL_ADDRESS is not set and no embedded stack was started")
+    await asyncio.to_thread(ensure_bucket, s3_client(settings), settings.s3_bucket)
+    return await Client.connect(
+        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=data_converter(settings)
+    )
+
+
+async def build_worker(client: Client, settings: Settings) -> Worker:
+    s3 = s3_client(settings)
+    await asyncio.to_thread(ensure_bucket, s3, settings.s3_bucket)
+    models = ModelActivities(settings, ConversationStore(s3, settings.s3_bucket))
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,

@@ -19,6 +19,9 @@ class ToolCall(BaseModel):
     # raw text is kept so the conversation sent back to the model is faithful.
     raw_args: str | None = None
     error: str | None = None
+    # Large arguments of activity-backed tools (a file's content) stay in the
+    # bucket: they live in the stored reply message with this hash.
+    args_stored_in: str | None = None
 
 
 class Message(BaseModel):
@@ -27,6 +30,9 @@ class Message(BaseModel):
     tool_calls: list[ToolCall] = Field(default_factory=list)
     tool_call_id: str | None = None
     name: str | None = None
+    # When set, this is a reference: the whole message is stored in the
+    # bucket under this content hash and ``content`` is only a preview.
+    stored: str | None = None
 
 
 class TokenUsage(BaseModel):
@@ -49,8 +55,12 @@ class ModelCallInput(BaseModel):
     model_chain: list[str]
     # How many times the whole chain is tried before the call fails for good.
     rounds: int = 2
-    messages: list[Message]
+    # The conversation so far (a stored transcript) plus what came after it.
+    transcript: str | None = None
+    new_messages: list[Message] = Field(default_factory=list)
     tools: list[dict[str, Any]] = Field(default_factory=list)
+    # Tools whose arguments the workflow itself needs (never stored away).
+    workflow_tools: list[str] = Field(default_factory=list)
     request_timeout_seconds: float = 120.0
 
 
@@ -62,6 +72,9 @@ class ModelAttemptError(BaseModel):
 
 class ModelCallResult(BaseModel):
     message: Message
+    # The transcript including this reply, and the reply's own hash.
+    transcript: str
+    message_digest: str
     model: str
     attempt: int
     usage: TokenUsage = Field(default_factory=TokenUsage)

@@ -660,6 +660,9 @@ def _readable(sock: socket.socket, timeout: float) -> bool:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, the body
+    # waits for the client's delayed ACK (~40 ms per reply on loopback).
+    disable_nagle_algorithm = True
     server_version = "scripted-llm/1.0"
     sys_version = ""
     timeout = _IDLE_KEEPALIVE_TIMEOUT

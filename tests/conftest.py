@@ -46,17 +46,18 @@ def _fresh_llm_script(request: pytest.FixtureRequest) -> None:
         request.getfixturevalue("llm").clear()
 
 
-def make_settings(stack: DevStack, llm: ScriptedLLM, **overrides: object) -> Settings:
+def make_settings(stack: DevStack, llm: ScriptedLLM | None, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "temporal_address": stack.temporal_address,
         "temporal_task_queue": f"test-{uuid.uuid4().hex[:10]}",
         "openai_api_key": SecretStr("sk-test-not-a-real-key"),
-        "openai_base_url": llm.base_url,
+        "openai_base_url": llm.base_url if llm else None,
         "deepagent_model": "test-model",
         "s3_endpoint": stack.s3_endpoint,
         "s3_access_key": SecretStr(stack.s3_access_key),
         "s3_secret_key": SecretStr(stack.s3_secret_key),
         "database_url": SecretStr(stack.database_url),
+        "s3_bucket": "test-deepagents",
     }
     values.update(overrides)
     return Settings.model_validate(values)
@@ -69,12 +70,12 @@ def settings(stack: DevStack, llm: ScriptedLLM) -> Settings:
 
 @pytest.fixture(scope="session")
 async def client(stack: DevStack) -> Client:
-    return await connect(Settings(temporal_address=stack.temporal_address))
+    return await connect(make_settings(stack, None))
 
 
 @pytest.fixture
 async def worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
-    running = build_worker(client, settings)
+    running = await build_worker(client, settings)
     async with running:
         yield running
 

@@ -6,7 +6,6 @@ import uuid
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from deepagents_temporal.schema import AgentInput, AgentResult, ModelCallResult
 from deepagents_temporal.settings import Settings
@@ -27,14 +26,23 @@ async def start_run(
     )
 
 
-async def model_results(handle: WorkflowHandle) -> list[ModelCallResult]:
+async def model_results(client: Client, handle: WorkflowHandle) -> list[ModelCallResult]:
     """Every completed call_model result in the workflow's history, in order."""
     history = await handle.fetch_history()
+    model_calls = {
+        e.event_id
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "call_model"
+    }
     results = []
     for event in history.events:
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             payloads = event.activity_task_completed_event_attributes.result.payloads
-            results.append(pydantic_data_converter.payload_converter.from_payloads(payloads, [ModelCallResult])[0])
+            if event.activity_task_completed_event_attributes.scheduled_event_id not in model_calls:
+                continue
+            # decode() also fetches payloads that ExternalStorage moved to S3.
+            results.append((await client.data_converter.decode(payloads, [ModelCallResult]))[0])
     return results
 
 

@@ -27,6 +27,10 @@ def _worker_process(settings: Settings) -> subprocess.Popen:
         "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
         "OPENAI_API_KEY": "sk-test-not-a-real-key",
         "OPENAI_BASE_URL": settings.openai_base_url or "",
+        "S3_ENDPOINT": settings.s3_endpoint or "",
+        "S3_ACCESS_KEY": settings.s3_access_key.get_secret_value() if settings.s3_access_key else "",
+        "S3_SECRET_KEY": settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else "",
+        "S3_BUCKET": settings.s3_bucket,
     }
     return subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
 
@@ -60,7 +64,7 @@ async def test_sigkilled_worker_run_resumes_without_paying_twice(
     completed = Counter(r.key for r in llm.requests if r.completed)
     assert completed and max(completed.values()) == 1, "a completed model call was made twice"
     # The lost call was retried on the same model: a crash does not burn a fallback.
-    calls = await model_results(handle)
+    calls = await model_results(client, handle)
     assert calls[-1].model == "test-model" and calls[-1].attempt == 2 and not calls[-1].failed_attempts
     assert "fallback-model" not in {r.model for r in llm.requests}
 

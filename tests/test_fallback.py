@@ -20,7 +20,7 @@ async def test_unknown_primary_falls_back_and_history_names_the_model(
     result: AgentResult = await handle.result()
     assert result.models_used == ["test-model"]
 
-    calls = await model_results(handle)
+    calls = await model_results(client, handle)
     assert calls, "no model call in the history"
     for call in calls:
         assert call.model == "test-model"
@@ -46,7 +46,7 @@ async def test_errors_move_on_to_the_next_model(
     llm.add_rule(lambda r: r.model == "flaky-model", failure)
     handle = await start_run(client, settings, chain=["flaky-model", "test-model"], model_timeout_seconds=1.0)
     await handle.result()
-    first = (await model_results(handle))[0]
+    first = (await model_results(client, handle))[0]
     assert first.model == "test-model"
     assert expected in first.failed_attempts[0].error
 
@@ -60,7 +60,7 @@ async def test_rate_limit_waits_for_retry_after_on_the_same_model(
     limited, retried = llm.requests[0], llm.requests[1]
     assert limited.status == 429 and retried.status == 200
     assert retried.started - limited.started >= 1.4  # waited as told, not the 0.2 s default
-    first = (await model_results(handle))[0]
+    first = (await model_results(client, handle))[0]
     assert first.attempt == 2 and "HTTP 429" in first.failed_attempts[0].error
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, Worker
 
-from deepagents_temporal.runtime import WORKFLOWS
+from deepagents_temporal.runtime import WORKFLOWS, data_converter
 from deepagents_temporal.schema import AgentResult
 from deepagents_temporal.scripted_llm import Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings
@@ -28,7 +27,7 @@ async def test_recorded_histories_replay(client: Client, settings: Settings, wor
     histories = [await handle.fetch_history()]
     for child_id in result.children:
         histories.append(await client.get_workflow_handle(child_id).fetch_history())
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter(settings))
     for history in histories:
         outcome = await replayer.replay_workflow(history, raise_on_replay_failure=False)
         assert outcome.replay_failure is None, f"{history.workflow_id}: {outcome.replay_failure}"

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from deepagents_temporal.tools import TaskArgs, ToolArgumentError, WriteTodosArgs, parse_args, tool_schemas
 
+WORKFLOW_TOOLS = ("write_todos", "task")
 EMPTY_REPLY_NOTICE = (
     "Error: your last reply was empty (no text and no tool calls). "
     "Call a tool or give your final answer."
@@ -103,7 +104,10 @@ class AgentWorkflow:
             "task": lambda args: self._task(args, profile, spec, run_id, chain, request.model_timeout_seconds),
         }
 
-        messages: list[Message] = [
+        # The conversation lives in the bucket (see conversation.py); the
+        # workflow keeps its transcript reference and what came after it.
+        transcript: str | None = None
+        pending: list[Message] = [
             Message(role="system", content=spec.system_prompt),
             Message(role="user", content=request.request),
         ]
@@ -116,23 +120,21 @@ class AgentWorkflow:
                     non_retryable=True,
                 )
             self._step += 1
-            result = await self._call_model(run_id, spec, chain, messages, tools, request.model_timeout_seconds)
+            result = await self._call_model(run_id, spec, chain, transcript, pending, tools, request.model_timeout_seconds)
+            transcript, pending = result.transcript, []
             usage = usage + result.usage
             if result.model not in self._models_used:
                 self._models_used.append(result.model)
             reply = result.message
-            messages.append(reply)
             self._log_model_answer(spec, result)
 
             if not reply.tool_calls:
                 if reply.content.strip():
                     break
-                messages.append(Message(role="user", content=EMPTY_REPLY_NOTICE))
+                pending.append(Message(role="user", content=EMPTY_REPLY_NOTICE))
                 self._event("error", f"empty reply from {result.model}")
                 continue
-            outputs = await asyncio.gather(*(self._run_tool(call, spec, handlers) for call in reply.tool_calls))
-            for call, output in zip(reply.tool_calls, outputs):
-                messages.append(Message(role="tool", content=output, tool_call_id=call.id, name=call.name))
+            pending.extend(await asyncio.gather(*(self._run_tool(call, spec, handlers) for call in reply.tool_calls)))
 
         self._done = True
         self._event("final", f"finished after {self._step} model calls")
@@ -152,7 +154,8 @@ class AgentWorkflow:
         run_id: str,
         spec: AgentSpec,
         chain: list[str],
-        messages: list[Message],
+        transcript: str | None,
+        new_messages: list[Message],
         tools: list[dict],
         timeout_seconds: float,
     ) -> ModelCallResult:
@@ -166,8 +169,10 @@ class AgentWorkflow:
                     step=self._step,
                     model_chain=chain,
                     rounds=rounds,
-                    messages=messages,
+                    transcript=transcript,
+                    new_messages=new_messages,
                     tools=tools,
+                    workflow_tools=list(WORKFLOW_TOOLS),
                     request_timeout_seconds=timeout_seconds,
                 ),
                 result_type=ModelCallResult,
@@ -201,7 +206,15 @@ class AgentWorkflow:
 
     async def _run_tool(
         self, call: ToolCall, spec: AgentSpec, handlers: dict[str, Callable[[object], Awaitable[str]]]
-    ) -> str:
+    ) -> Message:
+        output = await self._tool_output(call, spec, handlers)
+        if isinstance(output, Message):
+            return output
+        return Message(role="tool", content=output, tool_call_id=call.id, name=call.name)
+
+    async def _tool_output(
+        self, call: ToolCall, spec: AgentSpec, handlers: dict[str, Callable[[object], Awaitable[str]]]
+    ) -> str | Message:
         if call.raw_args is not None:
             return self._tool_error(spec, call, f"arguments for {call.name or 'the tool'} are not valid JSON ({call.error}): {call.raw_args[:200]!r}")
         if call.name not in spec.tools or call.name not in handlers:

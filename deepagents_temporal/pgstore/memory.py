@@ -140,39 +140,19 @@ class PostgresStore(BaseStore):
 
 
 async def _get(conn: asyncpg.Connection, op: GetOp) -> Item | None:
-    params = _Params()
-    sql = (
-        f"SELECT {_ITEM_COLUMNS} FROM memories"
-        f" WHERE namespace = {params.add(list(op.namespace))} AND key = {params.add(op.key)} AND {_LIVE}"
-    )
-    rows = await conn.fetch(_refreshing(sql, "") if op.refresh_ttl else sql, *params.values)
+    sql = f"SELECT {_ITEM_COLUMNS} FROM memories WHERE namespace = $1 AND key = $2 AND {_LIVE}"
+    rows = await conn.fetch(_refreshing(sql) if op.refresh_ttl else sql, list(op.namespace), op.key)
     return _item(rows[0]) if rows else None
 
 
 async def _search(conn: asyncpg.Connection, op: SearchOp) -> list[SearchItem]:
-    params = _Params()
-    conditions = [_LIVE, *_prefix_conditions(op.namespace_prefix, params, wildcards=False)]
-    conditions += _filter_conditions(op.filter or {}, params)
-    order = "ORDER BY updated_at DESC, namespace, key"
-    sql = (
-        f"SELECT {_ITEM_COLUMNS} FROM memories WHERE {' AND '.join(conditions)}"
-        f" {order} LIMIT {params.add(op.limit)} OFFSET {params.add(op.offset)}"
-    )
-    rows = await conn.fetch(_refreshing(sql, order) if op.refresh_ttl else sql, *params.values)
-    return [_item(row, SearchItem) for row in rows]
+    sql, args = _search_query(op)
+    return [_item(row, SearchItem) for row in await conn.fetch(sql, *args)]
 
 
 async def _list_namespaces(conn: asyncpg.Connection, op: ListNamespacesOp) -> list[tuple[str, ...]]:
-    params = _Params()
-    conditions = [_LIVE]
-    for condition in op.match_conditions or ():
-        conditions += _match_conditions(condition, params)
-    namespace = "namespace" if op.max_depth is None else f"namespace[1:{int(op.max_depth)}]"
-    sql = (
-        f"SELECT ns FROM (SELECT DISTINCT {namespace} AS ns FROM memories WHERE {' AND '.join(conditions)}) d"
-        f' ORDER BY ns COLLATE "C" LIMIT {params.add(op.limit)} OFFSET {params.add(op.offset)}'
-    )
-    return [tuple(row["ns"]) for row in await conn.fetch(sql, *params.values)]
+    sql, args = _list_namespaces_query(op)
+    return [tuple(row["ns"]) for row in await conn.fetch(sql, *args)]
 
 
 async def _put(conn: asyncpg.Connection, op: PutOp) -> None:
@@ -186,6 +166,31 @@ async def _put(conn: asyncpg.Connection, op: PutOp) -> None:
 # --------------------------------------------------------------------------- SQL building
 
 
+def _search_query(op: SearchOp) -> tuple[str, list[Any]]:
+    params = _Params()
+    conditions = [_LIVE, *_prefix_conditions(op.namespace_prefix, params, wildcards=False)]
+    conditions += _filter_conditions(op.filter or {}, params)
+    order = "ORDER BY updated_at DESC, namespace, key"
+    sql = (
+        f"SELECT {_ITEM_COLUMNS} FROM memories WHERE {' AND '.join(conditions)}"
+        f" {order} LIMIT {params.add(op.limit)} OFFSET {params.add(op.offset)}"
+    )
+    return (_refreshing(sql, order) if op.refresh_ttl else sql), params.values
+
+
+def _list_namespaces_query(op: ListNamespacesOp) -> tuple[str, list[Any]]:
+    params = _Params()
+    conditions = [_LIVE]
+    for condition in op.match_conditions or ():
+        conditions += _match_conditions(condition, params)
+    namespace = "namespace" if op.max_depth is None else f"namespace[1:{int(op.max_depth)}]"
+    sql = (
+        f"SELECT ns FROM (SELECT DISTINCT {namespace} AS ns FROM memories WHERE {' AND '.join(conditions)}) d"
+        f' ORDER BY ns COLLATE "C" LIMIT {params.add(op.limit)} OFFSET {params.add(op.offset)}'
+    )
+    return sql, params.values
+
+
 class _Params:
     """Collects query arguments and hands out their ``$n`` placeholders."""
 
@@ -197,7 +202,7 @@ class _Params:
         return f"${len(self.values)}"
 
 
-def _refreshing(select: str, order: str) -> str:
+def _refreshing(select: str, order: str = "") -> str:
     """Wrap a SELECT of items so the same statement also pushes back their expiry."""
     return (
         f"WITH hit AS ({select}),"

@@ -39,7 +39,7 @@ VALUES (
     $1, $2, $3, $4, $5, $6, $7,
     coalesce($8, now()), coalesce($9, now()),
     CASE WHEN run_status_rank($7) = 2 THEN coalesce($10, $9, now()) END,
-    $11, $12, $13, $14, coalesce($15, $13 + $14))
+    $11, $12, $13, $14, coalesce($15, $13::bigint + $14::bigint))
 ON CONFLICT (run_id) DO UPDATE SET
     parent_run_id = coalesce(EXCLUDED.parent_run_id, r.parent_run_id),
     workflow_name = EXCLUDED.workflow_name,
