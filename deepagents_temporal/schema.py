@@ -6,6 +6,7 @@ converter, so it must stay plain data: no clients, no secrets.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -107,11 +108,15 @@ class AgentResult(BaseModel):
     run_id: str
     agent: str
     answer: str
+    # The stored reply message holding the answer.
+    answer_digest: str
     todos: list[Todo] = Field(default_factory=list)
     steps: int
     models_used: list[str] = Field(default_factory=list)
     usage: TokenUsage = Field(default_factory=TokenUsage)
     children: list[str] = Field(default_factory=list)
+    # Objects written by this agent and its sub-agents, deliverables included.
+    artifacts: list["ArtifactInfo"] = Field(default_factory=list)
 
 
 class ChildInfo(BaseModel):
@@ -123,6 +128,7 @@ class ChildInfo(BaseModel):
 class ProgressEvent(BaseModel):
     seq: int
     kind: Literal["todos", "model", "tool", "child_started", "child_finished", "error", "final"]
+    at: datetime
     text: str
 
 
@@ -134,3 +140,48 @@ class Progress(BaseModel):
     children: list[ChildInfo]
     events: list[ProgressEvent]
     next_seq: int
+
+
+class ArtifactInfo(BaseModel):
+    key: str
+    size: int
+    sha256: str
+    content_type: str
+
+
+class FileToolInput(BaseModel):
+    run_id: str
+    agent: str
+    call: ToolCall
+
+
+class FileToolOutput(BaseModel):
+    # The tool message for the model: inline when small, else a stored reference.
+    message: Message
+    summary: str
+    error: str | None = None
+    artifact: ArtifactInfo | None = None
+
+
+class LogLine(BaseModel):
+    at: datetime
+    agent: str
+    workflow_id: str
+    kind: str
+    text: str
+
+
+class LogPartInput(BaseModel):
+    run_id: str
+    workflow_id: str
+    lines: list[LogLine]
+
+
+class DeliverableInput(BaseModel):
+    run_id: str
+    name: str
+    # The stored reply message whose text is the deliverable (no copy in history).
+    message_digest: str
+
+
+AgentResult.model_rebuild()

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from deepagents_temporal.profiles import AgentSpec, Profile
+from deepagents_temporal.profiles import FILE_TOOLS, AgentSpec, Profile
 from deepagents_temporal.schema import Todo
 
 
@@ -26,9 +26,89 @@ class TaskArgs(_Args):
     subagent_type: str = Field(min_length=1)
 
 
+class LsArgs(_Args):
+    path: str = "/"
+
+
+class ReadFileArgs(_Args):
+    file_path: str
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=2000, ge=1, le=10_000)
+
+
+class WriteFileArgs(_Args):
+    file_path: str
+    content: str
+
+
+class EditFileArgs(_Args):
+    file_path: str
+    old_string: str
+    new_string: str
+    replace_all: bool = False
+
+
+class GlobArgs(_Args):
+    pattern: str
+    path: str = "/"
+
+
+class GrepArgs(_Args):
+    pattern: str
+    path: str | None = None
+    glob: str | None = None
+
+
 ARG_MODELS: dict[str, type[_Args]] = {
     "write_todos": WriteTodosArgs,
     "task": TaskArgs,
+    "ls": LsArgs,
+    "read_file": ReadFileArgs,
+    "write_file": WriteFileArgs,
+    "edit_file": EditFileArgs,
+    "glob": GlobArgs,
+    "grep": GrepArgs,
+}
+# Tools that run as activities on the run's files in S3 (defined with the profiles).
+
+_FILE_AREAS = (
+    "Paths are absolute (start with /). Your working files live under / ; "
+    "/templates/ and /uploads/ are read-only inputs."
+)
+_FILE_TOOL_DOCS: dict[str, tuple[str, dict[str, Any], list[str]]] = {
+    "ls": ("List the files and folders directly under a folder. " + _FILE_AREAS, {"path": {"type": "string"}}, []),
+    "read_file": (
+        "Read a text file; lines come numbered. Use offset (0-based line) and limit to page through long files. "
+        + _FILE_AREAS,
+        {"file_path": {"type": "string"}, "offset": {"type": "integer"}, "limit": {"type": "integer"}},
+        ["file_path"],
+    ),
+    "write_file": (
+        "Create a new file with the given content. To change an existing file use edit_file. " + _FILE_AREAS,
+        {"file_path": {"type": "string"}, "content": {"type": "string"}},
+        ["file_path", "content"],
+    ),
+    "edit_file": (
+        "Replace exact text in a file. old_string must match exactly once unless replace_all is true. " + _FILE_AREAS,
+        {
+            "file_path": {"type": "string"},
+            "old_string": {"type": "string"},
+            "new_string": {"type": "string"},
+            "replace_all": {"type": "boolean"},
+        },
+        ["file_path", "old_string", "new_string"],
+    ),
+    "glob": (
+        "Find files by glob pattern (*, ?, [..], ** across folders), optionally under a folder. " + _FILE_AREAS,
+        {"pattern": {"type": "string"}, "path": {"type": "string"}},
+        ["pattern"],
+    ),
+    "grep": (
+        "Search files for a literal text (not a regex); returns path:line:text. Optionally limit to a folder "
+        "(path) and a glob of file names. " + _FILE_AREAS,
+        {"pattern": {"type": "string"}, "path": {"type": "string"}, "glob": {"type": "string"}},
+        ["pattern"],
+    ),
 }
 
 
@@ -100,6 +180,9 @@ def tool_schemas(profile: Profile, agent: AgentSpec) -> list[dict[str, Any]]:
                     },
                 )
             )
+        elif name in _FILE_TOOL_DOCS:
+            description, properties, required = _FILE_TOOL_DOCS[name]
+            schemas.append(_function(name, description, {"type": "object", "properties": properties, "required": required}))
         else:
             raise ValueError(f"agent {agent.name!r} lists unknown tool {name!r}")
     return schemas

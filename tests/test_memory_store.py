@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import timezone
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -86,14 +86,19 @@ async def test_put_get_update_delete(store: PostgresStore) -> None:
         store,
         [
             [PutOp(ns, "theme", {"color": "dark", "size": 12}), PutOp(("users", "u2"), "theme", {"color": "light"})],
-            [GetOp(ns, "theme"), GetOp(ns, "missing"), GetOp(("users", "u1"), "theme"), GetOp(("users", "u2"), "theme")],
-            [PutOp(ns, "theme", {"color": "blue", "nested": {"a": [1, 2, {"b": None}]}, "text": "é ✓ \"q\""})],
+            [
+                GetOp(ns, "theme"),
+                GetOp(ns, "missing"),
+                GetOp(("users", "u1"), "theme"),
+                GetOp(("users", "u2"), "theme"),
+            ],
+            [PutOp(ns, "theme", {"color": "blue", "nested": {"a": [1, 2, {"b": None}]}, "text": 'é ✓ "q"'})],
             [GetOp(ns, "theme")],
             [PutOp(ns, "theme", None), PutOp(ns, "never-existed", None)],
             [GetOp(ns, "theme"), GetOp(("users", "u2"), "theme")],
         ],
     )
-    assert answers[3] == [(ns, "theme", {"color": "blue", "nested": {"a": [1, 2, {"b": None}]}, "text": "é ✓ \"q\""})]
+    assert answers[3] == [(ns, "theme", {"color": "blue", "nested": {"a": [1, 2, {"b": None}]}, "text": 'é ✓ "q"'})]
     assert answers[5] == [None, (("users", "u2"), "theme", {"color": "light"})]
 
 
@@ -171,7 +176,7 @@ async def test_search_limit_and_offset(store: PostgresStore) -> None:
     assert len(full) == 25
     # Newest first; this is the one place where the order differs from InMemoryStore's.
     assert [item.key for item in full] == [f"k{i:02d}" for i in range(24, -1, -1)]
-    assert all(a.updated_at >= b.updated_at for a, b in zip(full, full[1:]))
+    assert all(a.updated_at >= b.updated_at for a, b in zip(full, full[1:], strict=False))
 
     pages = [await store.asearch(("pages",), limit=10, offset=offset) for offset in (0, 10, 20, 30)]
     assert [len(page) for page in pages] == [10, 10, 5, 0]
@@ -256,6 +261,9 @@ async def test_sync_api_works_from_another_thread(store: PostgresStore) -> None:
     assert await asyncio.to_thread(scenario, store) == scenario(InMemoryStore())
     results = await asyncio.gather(*(asyncio.to_thread(store.get, ("t", "1"), "k") for _ in range(8)))
     assert {r.value["v"] for r in results if r} == {3}
+    # The async API awaited on another thread's event loop is handed to the store's loop too.
+    item = await asyncio.to_thread(asyncio.run, store.aget(("t", "1"), "k"))
+    assert item is not None and item.value == {"v": 3}
 
 
 async def test_sync_api_on_the_store_loop_refuses_instead_of_deadlocking(store: PostgresStore) -> None:
@@ -327,8 +335,10 @@ async def test_ttl_expiry_refresh_and_sweep(store: PostgresStore, pool: asyncpg.
     async def set_expiry(key: str, seconds: float) -> None:
         await pool.execute(
             "UPDATE memories SET expires_at = now() + $3 * interval '1 second' WHERE namespace = $1 AND key = $2",
-            list(ns), key, seconds,
-        )  # fmt: skip
+            list(ns),
+            key,
+            seconds,
+        )
 
     await store.aput(ns, "short", {"v": 1}, ttl=5)
     await store.aput(ns, "forever", {"v": 2})
@@ -352,7 +362,9 @@ async def test_ttl_expiry_refresh_and_sweep(store: PostgresStore, pool: asyncpg.
     assert [i.key for i in await store.asearch(ns)] == ["forever"]
     await store.aput(("ttl", "other"), "k", {"v": 3}, ttl=5)
     assert await store.alist_namespaces(prefix=("ttl",)) == [("ttl",), ("ttl", "other")]
-    await pool.execute("UPDATE memories SET expires_at = now() - interval '1 second' WHERE namespace = $1", ["ttl", "other"])
+    await pool.execute(
+        "UPDATE memories SET expires_at = now() - interval '1 second' WHERE namespace = $1", ["ttl", "other"]
+    )
     assert await store.alist_namespaces(prefix=("ttl",)) == [("ttl",)]
 
     # Putting over an expired, unswept item makes a new item.

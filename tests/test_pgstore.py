@@ -95,7 +95,9 @@ async def test_migrations_applied_twice_is_a_no_op(new_database: NewDatabase) ->
     conn = await asyncpg.connect(dsn)
     try:
         assert [r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations ORDER BY 1")] == versions
-        tables = {r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        tables = {
+            r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
         assert {"runs", "decisions", "artifacts", "memories", "schema_migrations"} <= tables
     finally:
         await conn.close()
@@ -115,9 +117,14 @@ async def test_concurrent_migrators_apply_each_migration_once(new_database: NewD
 async def test_run_status_moves_forward_and_never_back(pool: asyncpg.Pool) -> None:
     run_id = _run_id()
     started = RunRecord(
-        run_id=run_id, workflow_name="AgentWorkflow", profile="qa", agent="supervisor",
-        request="test the login page", created_at=T0, updated_at=T0,
-    )  # fmt: skip
+        run_id=run_id,
+        workflow_name="AgentWorkflow",
+        profile="qa",
+        agent="supervisor",
+        request="test the login page",
+        created_at=T0,
+        updated_at=T0,
+    )
     assert await upsert_run(pool, started)
     run = await get_run(pool, run_id)
     assert run is not None
@@ -125,9 +132,14 @@ async def test_run_status_moves_forward_and_never_back(pool: asyncpg.Pool) -> No
 
     # A progress update carries only what changed; the rest is kept.
     progress = RunRecord(
-        run_id=run_id, workflow_name="AgentWorkflow", status=RunStatus.IN_PROGRESS,
-        models_used=["gpt-a"], input_tokens=100, output_tokens=20, updated_at=T0 + timedelta(seconds=5),
-    )  # fmt: skip
+        run_id=run_id,
+        workflow_name="AgentWorkflow",
+        status=RunStatus.IN_PROGRESS,
+        models_used=["gpt-a"],
+        input_tokens=100,
+        output_tokens=20,
+        updated_at=T0 + timedelta(seconds=5),
+    )
     assert await upsert_run(pool, progress)
     run = await get_run(pool, run_id)
     assert run is not None
@@ -138,9 +150,14 @@ async def test_run_status_moves_forward_and_never_back(pool: asyncpg.Pool) -> No
 
     done_at = T0 + timedelta(seconds=30)
     completed = progress.model_copy(
-        update={"status": RunStatus.COMPLETED, "models_used": ["gpt-a", "gpt-b"], "input_tokens": 300,
-                "output_tokens": 50, "updated_at": done_at}
-    )  # fmt: skip
+        update={
+            "status": RunStatus.COMPLETED,
+            "models_used": ["gpt-a", "gpt-b"],
+            "input_tokens": 300,
+            "output_tokens": 50,
+            "updated_at": done_at,
+        }
+    )
     assert await upsert_run(pool, completed)
     # Retrying the same final write is harmless.
     assert await upsert_run(pool, completed)
@@ -155,7 +172,9 @@ async def test_run_status_moves_forward_and_never_back(pool: asyncpg.Pool) -> No
         progress,
         progress.model_copy(update={"updated_at": done_at + timedelta(minutes=1)}),
         started,
-        completed.model_copy(update={"status": RunStatus.FAILED, "error": "boom", "updated_at": done_at + timedelta(1)}),
+        completed.model_copy(
+            update={"status": RunStatus.FAILED, "error": "boom", "updated_at": done_at + timedelta(1)}
+        ),
     ):
         assert not await upsert_run(pool, late)
     assert await get_run(pool, run_id) == final
@@ -167,12 +186,16 @@ async def test_failed_and_cancelled_runs_keep_their_error(pool: asyncpg.Pool, st
     await upsert_run(pool, RunRecord(run_id=run_id, workflow_name="ReportingWorkflow", created_at=T0, updated_at=T0))
     ended_at = T0 + timedelta(seconds=3)
     ended = RunRecord(
-        run_id=run_id, workflow_name="ReportingWorkflow", status=status,
-        error=f"{status.value.lower()}: template missing", updated_at=ended_at,
-    )  # fmt: skip
+        run_id=run_id,
+        workflow_name="ReportingWorkflow",
+        status=status,
+        error=f"{status.value.lower()}: template missing",
+        updated_at=ended_at,
+    )
     assert await upsert_run(pool, ended)
-    assert not await upsert_run(pool, RunRecord(run_id=run_id, workflow_name="ReportingWorkflow",
-                                                status=RunStatus.IN_PROGRESS))  # fmt: skip
+    assert not await upsert_run(
+        pool, RunRecord(run_id=run_id, workflow_name="ReportingWorkflow", status=RunStatus.IN_PROGRESS)
+    )
     run = await get_run(pool, run_id)
     assert run is not None
     assert (run.status, run.error, run.completed_at, run.created_at) == (status, ended.error, ended_at, T0)
@@ -196,8 +219,14 @@ async def test_runs_table_rejects_unknown_status(pool: asyncpg.Pool) -> None:
 async def test_records_survive_the_temporal_data_converter() -> None:
     records = [
         RunRecord(run_id="r", workflow_name="w", status=RunStatus.FAILED, error="x", created_at=T0, models_used=["m"]),
-        DecisionRecord(run_id="r", seq=3, kind=DecisionKind.MODEL_CALL, tool_calls=[{"name": "ls", "args": {}}],
-                       payload={"finish_reason": "tool_calls"}, created_at=T0),  # fmt: skip
+        DecisionRecord(
+            run_id="r",
+            seq=3,
+            kind=DecisionKind.MODEL_CALL,
+            tool_calls=[{"name": "ls", "args": {}}],
+            payload={"finish_reason": "tool_calls"},
+            created_at=T0,
+        ),
         ArtifactRecord(run_id="r", key="runs/r/files/a.txt", size=3, sha256=_sha("a"), content_type="text/plain"),
     ]
     converter = pydantic_data_converter.payload_converter
@@ -212,15 +241,28 @@ async def test_decisions_are_upserted_by_seq_and_listed_in_order(pool: asyncpg.P
     run_id = _run_id()
 
     def decision(seq: int, **fields: object) -> DecisionRecord:
-        values: dict[str, object] = {"run_id": run_id, "seq": seq, "kind": DecisionKind.MODEL_CALL, "agent": "supervisor",
-                                     "step": seq, "created_at": T0 + timedelta(seconds=seq)}  # fmt: skip
+        values: dict[str, object] = {
+            "run_id": run_id,
+            "seq": seq,
+            "kind": DecisionKind.MODEL_CALL,
+            "agent": "supervisor",
+            "step": seq,
+            "created_at": T0 + timedelta(seconds=seq),
+        }
         values.update(fields)
         return DecisionRecord.model_validate(values)
 
     call = decision(
-        1, model="gpt-a", attempt=2, summary="asked for ls", input_tokens=10, output_tokens=2, total_tokens=12,
-        tool_calls=[{"id": "c1", "name": "ls", "args": {"path": "/"}}], payload={"finish_reason": "tool_calls"},
-    )  # fmt: skip
+        1,
+        model="gpt-a",
+        attempt=2,
+        summary="asked for ls",
+        input_tokens=10,
+        output_tokens=2,
+        total_tokens=12,
+        tool_calls=[{"id": "c1", "name": "ls", "args": {"path": "/"}}],
+        payload={"finish_reason": "tool_calls"},
+    )
     # Out of order, and seq 1 twice (a retried activity, or a replay).
     await record_decision(pool, decision(2, kind=DecisionKind.TOOL_RESULT, summary="3 files"))
     await record_decision(pool, call)
@@ -240,10 +282,17 @@ async def test_decisions_are_upserted_by_seq_and_listed_in_order(pool: asyncpg.P
 async def test_artifact_upsert_keeps_one_row_with_the_latest_content(pool: asyncpg.Pool) -> None:
     run_id = _run_id()
     key = f"reports/{run_id}/report.xlsx"
-    first = ArtifactRecord(run_id=run_id, key=key, size=10, sha256=_sha("a"), content_type="application/x",
-                           created_at=T0, updated_at=T0)  # fmt: skip
-    second = ArtifactRecord(run_id=run_id, key=key, size=20, sha256=_sha("b"),
-                            created_at=T0 + timedelta(seconds=9), updated_at=T0 + timedelta(seconds=9))  # fmt: skip
+    first = ArtifactRecord(
+        run_id=run_id, key=key, size=10, sha256=_sha("a"), content_type="application/x", created_at=T0, updated_at=T0
+    )
+    second = ArtifactRecord(
+        run_id=run_id,
+        key=key,
+        size=20,
+        sha256=_sha("b"),
+        created_at=T0 + timedelta(seconds=9),
+        updated_at=T0 + timedelta(seconds=9),
+    )
     await record_artifact(pool, first)
     await record_artifact(pool, first)
     await record_artifact(pool, second)

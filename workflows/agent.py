@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, FailureError
 
 with workflow.unsafe.imports_passed_through():
@@ -20,6 +21,12 @@ with workflow.unsafe.imports_passed_through():
     from deepagents_temporal.retries import MODEL_HEARTBEAT_TIMEOUT, model_retry_policy
     from deepagents_temporal.schema import (
         AgentInput,
+        ArtifactInfo,
+        DeliverableInput,
+        FileToolInput,
+        FileToolOutput,
+        LogLine,
+        LogPartInput,
         AgentResult,
         ChildInfo,
         Message,
@@ -31,9 +38,19 @@ with workflow.unsafe.imports_passed_through():
         TokenUsage,
         ToolCall,
     )
-    from deepagents_temporal.tools import TaskArgs, ToolArgumentError, WriteTodosArgs, parse_args, tool_schemas
+    from deepagents_temporal.tools import (
+        FILE_TOOLS,
+        TaskArgs,
+        ToolArgumentError,
+        WriteTodosArgs,
+        parse_args,
+        tool_schemas,
+    )
 
 WORKFLOW_TOOLS = ("write_todos", "task")
+DELIVERABLE_NAME = "final_answer.md"
+STORAGE_RETRY_POLICY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
+ToolHandler = Callable[[ToolCall, object], Awaitable["str | Message"]]
 EMPTY_REPLY_NOTICE = (
     "Error: your last reply was empty (no text and no tool calls). "
     "Call a tool or give your final answer."
@@ -61,6 +78,9 @@ class AgentWorkflow:
         self._child_counters: dict[str, int] = {}
         self._child_usage = TokenUsage()
         self._models_used: list[str] = []
+        self._run_id = ""
+        self._artifacts: list[ArtifactInfo] = []
+        self._run_log: ArtifactInfo | None = None
 
     # ----- queries -------------------------------------------------------
 
@@ -90,8 +110,23 @@ class AgentWorkflow:
         except (UnknownProfileError, UnknownAgentError) as err:
             raise ApplicationError(str(err), type="BadAgentInput", non_retryable=True) from None
         self._agent_name = spec.name
-        info = workflow.info()
-        run_id = request.run_id or info.workflow_id
+        self._run_id = request.run_id or workflow.info().workflow_id
+        is_root = request.run_id is None
+        try:
+            result = await self._agent_loop(request, profile, spec)
+        except (ApplicationError, ActivityError, ChildWorkflowError) as err:
+            self._event("error", f"run failed: {_failure_text(err)}")
+            await self._write_logs(is_root)
+            raise
+        if is_root:
+            result.artifacts.append(await self._save_deliverable(result))
+        await self._write_logs(is_root)
+        if is_root and self._run_log is not None:
+            result.artifacts.append(self._run_log)
+        return result
+
+    async def _agent_loop(self, request: AgentInput, profile: Profile, spec: AgentSpec) -> AgentResult:
+        run_id = self._run_id
         chain = list(spec.models) or list(request.model_chain)
         if not chain:
             raise ApplicationError("no model configured: the model chain is empty", type="BadAgentInput", non_retryable=True)
@@ -99,10 +134,12 @@ class AgentWorkflow:
             raise ApplicationError("the request is empty", type="BadAgentInput", non_retryable=True)
         max_steps = request.max_steps or spec.max_steps
         tools = tool_schemas(profile, spec)
-        handlers: dict[str, Callable[[object], Awaitable[str]]] = {
-            "write_todos": self._write_todos,
-            "task": lambda args: self._task(args, profile, spec, run_id, chain, request.model_timeout_seconds),
+        handlers: dict[str, ToolHandler] = {
+            "write_todos": lambda call, args: self._write_todos(args),
+            "task": lambda call, args: self._task(args, profile, spec, chain, request.model_timeout_seconds),
         }
+        for name in FILE_TOOLS:
+            handlers[name] = lambda call, args: self._file_tool(call, spec)
 
         # The conversation lives in the bucket (see conversation.py); the
         # workflow keeps its transcript reference and what came after it.
@@ -142,11 +179,13 @@ class AgentWorkflow:
             run_id=run_id,
             agent=spec.name,
             answer=reply.content,
+            answer_digest=result.message_digest,
             todos=self._todos,
             steps=self._step,
             models_used=self._models_used,
             usage=usage + self._child_usage,
             children=[c.workflow_id for c in self._children],
+            artifacts=self._artifacts,
         )
 
     async def _call_model(
@@ -204,31 +243,46 @@ class AgentWorkflow:
 
     # ----- tools ---------------------------------------------------------
 
-    async def _run_tool(
-        self, call: ToolCall, spec: AgentSpec, handlers: dict[str, Callable[[object], Awaitable[str]]]
-    ) -> Message:
+    async def _run_tool(self, call: ToolCall, spec: AgentSpec, handlers: dict[str, ToolHandler]) -> Message:
         output = await self._tool_output(call, spec, handlers)
         if isinstance(output, Message):
             return output
         return Message(role="tool", content=output, tool_call_id=call.id, name=call.name)
 
-    async def _tool_output(
-        self, call: ToolCall, spec: AgentSpec, handlers: dict[str, Callable[[object], Awaitable[str]]]
-    ) -> str | Message:
+    async def _tool_output(self, call: ToolCall, spec: AgentSpec, handlers: dict[str, ToolHandler]) -> str | Message:
         if call.raw_args is not None:
-            return self._tool_error(spec, call, f"arguments for {call.name or 'the tool'} are not valid JSON ({call.error}): {call.raw_args[:200]!r}")
+            return self._tool_error(
+                f"arguments for {call.name or 'the tool'} are not valid JSON ({call.error}): {call.raw_args[:200]!r}"
+            )
         if call.name not in spec.tools or call.name not in handlers:
             available = ", ".join(spec.tools) or "none"
-            return self._tool_error(spec, call, f"unknown tool {call.name!r}; available tools: {available}")
+            return self._tool_error(f"unknown tool {call.name!r}; available tools: {available}")
+        if call.name in FILE_TOOLS:
+            # Validated by the activity: large arguments never enter the workflow.
+            return await handlers[call.name](call, None)
         try:
             args = parse_args(call.name, call.args)
         except ToolArgumentError as err:
-            return self._tool_error(spec, call, str(err))
-        return await handlers[call.name](args)
+            return self._tool_error(str(err))
+        return await handlers[call.name](call, args)
 
-    def _tool_error(self, spec: AgentSpec, call: ToolCall, problem: str) -> str:
+    def _tool_error(self, problem: str) -> str:
         self._event("error", problem)
         return f"Error: {problem}"
+
+    async def _file_tool(self, call: ToolCall, spec: AgentSpec) -> Message:
+        output: FileToolOutput = await workflow.execute_activity(
+            "file_tool",
+            FileToolInput(run_id=self._run_id, agent=spec.name, call=call),
+            result_type=FileToolOutput,
+            start_to_close_timeout=timedelta(seconds=120),
+            retry_policy=STORAGE_RETRY_POLICY,
+            summary=f"{spec.name}: {call.name}",
+        )
+        self._event("error" if output.error else "tool", output.summary)
+        if output.artifact is not None:
+            self._artifacts.append(output.artifact)
+        return output.message
 
     async def _write_todos(self, args: object) -> str:
         assert isinstance(args, WriteTodosArgs)
@@ -237,16 +291,14 @@ class AgentWorkflow:
         return f"Updated todo list to {[t.model_dump() for t in self._todos]}"
 
     async def _task(
-        self, args: object, profile: Profile, spec: AgentSpec, run_id: str, chain: list[str], timeout_seconds: float
+        self, args: object, profile: Profile, spec: AgentSpec, chain: list[str], timeout_seconds: float
     ) -> str:
         assert isinstance(args, TaskArgs)
         if args.subagent_type not in spec.subagents or args.subagent_type not in profile.subagents:
-            problem = (
+            return self._tool_error(
                 f"unknown subagent_type {args.subagent_type!r}; "
                 f"available sub-agents: {', '.join(spec.subagents) or 'none'}"
             )
-            self._event("error", problem)
-            return f"Error: {problem}"
         n = self._child_counters.get(args.subagent_type, 0) + 1
         self._child_counters[args.subagent_type] = n
         child_id = f"{workflow.info().workflow_id}/{args.subagent_type}-{n}"
@@ -261,7 +313,7 @@ class AgentWorkflow:
                     agent=args.subagent_type,
                     request=args.description,
                     model_chain=chain,
-                    run_id=run_id,
+                    run_id=self._run_id,
                     model_timeout_seconds=timeout_seconds,
                 ),
                 id=child_id,
@@ -276,6 +328,7 @@ class AgentWorkflow:
             return f"Error: sub-agent {args.subagent_type} failed: {reason}"
         child.status = "completed"
         self._child_usage = self._child_usage + result.usage
+        self._artifacts.extend(result.artifacts)
         for model in result.models_used:
             if model not in self._models_used:
                 self._models_used.append(model)
@@ -285,7 +338,46 @@ class AgentWorkflow:
     # ----- progress ------------------------------------------------------
 
     def _event(self, kind: str, text: str) -> None:
-        self._events.append(ProgressEvent(seq=len(self._events), kind=kind, text=text))  # type: ignore[arg-type]
+        event = ProgressEvent(seq=len(self._events), kind=kind, at=workflow.now(), text=text)  # type: ignore[arg-type]
+        self._events.append(event)
+        # workflow.logger stays quiet during replay, so each line is logged once.
+        workflow.logger.info(
+            "run_id=%s agent=%s kind=%s %s", self._run_id, self._agent_name, kind, text.replace("\n", " | ")
+        )
+
+    # ----- deliverables and the run log ------------------------------------
+
+    async def _save_deliverable(self, result: AgentResult) -> ArtifactInfo:
+        artifact: ArtifactInfo = await workflow.execute_activity(
+            "save_deliverable",
+            DeliverableInput(run_id=self._run_id, name=DELIVERABLE_NAME, message_digest=result.answer_digest),
+            result_type=ArtifactInfo,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=STORAGE_RETRY_POLICY,
+        )
+        self._event("tool", f"saved the final answer to {artifact.key}")
+        return artifact
+
+    async def _write_logs(self, is_root: bool) -> None:
+        """This agent's lines to the bucket; the supervisor then merges all agents' into run.log."""
+        lines = [
+            LogLine(at=e.at, agent=self._agent_name, workflow_id=workflow.info().workflow_id, kind=e.kind, text=e.text)
+            for e in self._events
+        ]
+        await workflow.execute_activity(
+            "write_log_part",
+            LogPartInput(run_id=self._run_id, workflow_id=workflow.info().workflow_id, lines=lines),
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=STORAGE_RETRY_POLICY,
+        )
+        if is_root:
+            self._run_log = await workflow.execute_activity(
+                "compose_run_log",
+                self._run_id,
+                result_type=ArtifactInfo,
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=STORAGE_RETRY_POLICY,
+            )
 
     def _todos_markdown(self) -> str:
         marks = {"pending": "[ ]", "in_progress": "[~]", "completed": "[x]"}

@@ -27,7 +27,8 @@ and outlive runs. Semantics follow LangGraph's stores, with these choices:
 
 The synchronous ``batch`` (and so ``get``/``put``/...) may be called from any
 thread except the one running the store's event loop: it hands the work to
-that loop, as LangGraph's async stores do.
+that loop, as LangGraph's async stores do. ``abatch`` awaited on another
+event loop is handed over the same way.
 """
 
 from __future__ import annotations
@@ -117,6 +118,13 @@ class PostgresStore(BaseStore):
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         ops = list(ops)
+        if asyncio.get_running_loop() is not self._loop:
+            # The pool's connections belong to the store's loop: run there.
+            future = asyncio.run_coroutine_threadsafe(self._abatch(ops), self._loop)
+            return await asyncio.wrap_future(future)
+        return await self._abatch(ops)
+
+    async def _abatch(self, ops: list[Op]) -> list[Result]:
         results: list[Result] = [None] * len(ops)
         puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
         async with self._pool.acquire() as conn, conn.transaction():

@@ -101,10 +101,22 @@ async def upsert_run(pool: asyncpg.Pool, run: RunRecord) -> bool:
     (it would have moved the status backwards or was older than the stored row)."""
     written = await pool.fetchval(
         _UPSERT_RUN,
-        run.run_id, run.parent_run_id, run.workflow_name, run.profile, run.agent, run.request,
-        run.status.value, run.created_at, run.updated_at, run.completed_at, run.error,
-        run.models_used, run.input_tokens, run.output_tokens, run.total_tokens,
-    )  # fmt: skip
+        run.run_id,
+        run.parent_run_id,
+        run.workflow_name,
+        run.profile,
+        run.agent,
+        run.request,
+        run.status.value,
+        run.created_at,
+        run.updated_at,
+        run.completed_at,
+        run.error,
+        run.models_used,
+        run.input_tokens,
+        run.output_tokens,
+        run.total_tokens,
+    )
     return written is not None
 
 
@@ -113,17 +125,27 @@ async def record_decision(pool: asyncpg.Pool, decision: DecisionRecord) -> None:
     d = decision
     await pool.execute(
         _RECORD_DECISION,
-        d.run_id, d.seq, d.kind.value, d.agent, d.step, d.model, d.attempt, _json(d.tool_calls),
-        d.summary, d.input_tokens, d.output_tokens, d.total_tokens, _json(d.payload), d.created_at,
-    )  # fmt: skip
+        d.run_id,
+        d.seq,
+        d.kind.value,
+        d.agent,
+        d.step,
+        d.model,
+        d.attempt,
+        _json(d.tool_calls),
+        d.summary,
+        d.input_tokens,
+        d.output_tokens,
+        d.total_tokens,
+        _json(d.payload),
+        d.created_at,
+    )
 
 
 async def record_artifact(pool: asyncpg.Pool, artifact: ArtifactRecord) -> None:
     """Insert or update the artifact (run_id, key) with its latest size and hash."""
     a = artifact
-    await pool.execute(
-        _RECORD_ARTIFACT, a.run_id, a.key, a.size, a.sha256, a.content_type, a.created_at, a.updated_at
-    )
+    await pool.execute(_RECORD_ARTIFACT, a.run_id, a.key, a.size, a.sha256, a.content_type, a.created_at, a.updated_at)
 
 
 async def get_run(pool: asyncpg.Pool, run_id: str) -> RunRecord | None:

@@ -1,0 +1,155 @@
+"""File tools, deliverables and the run log: activities on the run's objects in S3.
+
+Expected failures (missing file, ambiguous edit, bad path) come back to the
+model as an error tool message; only storage outages raise, so Temporal retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+
+from minio import Minio
+from temporalio import activity
+
+from deepagents_temporal import s3
+from deepagents_temporal.conversation import ConversationStore
+from deepagents_temporal.filestore import RunFileSystem, ToolResult, WriteResult
+from deepagents_temporal.schema import (
+    ArtifactInfo,
+    DeliverableInput,
+    FileToolInput,
+    FileToolOutput,
+    LogLine,
+    LogPartInput,
+    Message,
+)
+from deepagents_temporal.tools import ToolArgumentError, parse_args
+
+# Tool output longer than this is stored in the bucket and history carries a reference.
+MAX_INLINE_OUTPUT_CHARS = 2048
+PREVIEW_CHARS = 200
+
+
+def _operation_id() -> str:
+    """Stable across retries of this activity, different for every tool call."""
+    info = activity.info()
+    return f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
+
+
+def _summary(tool: str, args: dict, result: ToolResult) -> str:
+    target = args.get("file_path") or args.get("path") or args.get("pattern") or "/"
+    if result.error:
+        return f"{tool} {target}: error: {result.error}"
+    if isinstance(result, WriteResult):
+        return f"{tool} {result.path}: {result.size} bytes"
+    return f"{tool} {target}: {len(result.output)} characters"
+
+
+class FileActivities:
+    def __init__(self, client: Minio, bucket: str, conversations: ConversationStore) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._conversations = conversations
+
+    async def _arguments(self, request: FileToolInput) -> dict:
+        call = request.call
+        if call.args_stored_in is None:
+            return call.args
+        reply = await asyncio.to_thread(self._conversations.get_message, request.run_id, call.args_stored_in)
+        for stored in reply.tool_calls:
+            if stored.id == call.id:
+                return stored.args
+        raise LookupError(f"tool call {call.id} is not in stored message {call.args_stored_in}")
+
+    @activity.defn(name="file_tool")
+    async def file_tool(self, request: FileToolInput) -> FileToolOutput:
+        call = request.call
+        args = await self._arguments(request)
+        try:
+            parsed = parse_args(call.name, args)
+        except (ToolArgumentError, KeyError) as err:
+            problem = str(err) if isinstance(err, ToolArgumentError) else f"{call.name} is not a file tool"
+            return FileToolOutput(
+                message=Message(role="tool", content=f"Error: {problem}", tool_call_id=call.id, name=call.name),
+                summary=f"{call.name}: error: {problem}",
+                error=problem,
+            )
+        fs = RunFileSystem(self._client, self._bucket, request.run_id)
+        values = parsed.model_dump()
+        if call.name in ("write_file", "edit_file"):
+            values["operation_id"] = _operation_id()
+        result: ToolResult = await getattr(fs, call.name)(**values)
+
+        message = Message(role="tool", content=result.output, tool_call_id=call.id, name=call.name)
+        if len(result.output) > MAX_INLINE_OUTPUT_CHARS:
+            digest = await asyncio.to_thread(self._conversations.put_message, request.run_id, message)
+            message = message.model_copy(update={"content": result.output[:PREVIEW_CHARS], "stored": digest})
+        artifact = None
+        if isinstance(result, WriteResult) and not result.error:
+            artifact = ArtifactInfo(key=result.key, size=result.size, sha256=result.sha256, content_type=result.content_type)
+        activity.logger.info("%s %s", request.agent, _summary(call.name, args, result))
+        return FileToolOutput(
+            message=message, summary=_summary(call.name, args, result), error=result.error, artifact=artifact
+        )
+
+    @activity.defn(name="save_deliverable")
+    async def save_deliverable(self, request: DeliverableInput) -> ArtifactInfo:
+        """Write a stored message's text to reports/<run_id>/<name>."""
+        message = await asyncio.to_thread(self._conversations.get_message, request.run_id, request.message_digest)
+        fs = RunFileSystem(self._client, self._bucket, request.run_id)
+        result = await fs.write_report(request.name, message.content, operation_id=_operation_id())
+        if result.error:
+            raise ValueError(f"cannot save deliverable {request.name!r}: {result.error}")
+        return ArtifactInfo(key=result.key, size=result.size, sha256=result.sha256, content_type=result.content_type)
+
+    @activity.defn(name="write_log_part")
+    async def write_log_part(self, request: LogPartInput) -> None:
+        """One agent's log lines, at logs/<run_id>/agents/<agent workflow>.jsonl (overwritten whole)."""
+        part = request.workflow_id.rsplit("/", 1)[-1] if "/" in request.workflow_id else "supervisor"
+        key = f"{s3.LOGS_PREFIX}{s3.check_segment(request.run_id, 'run id')}/agents/{s3.check_segment(part, 'agent')}.jsonl"
+        data = "".join(_log_line(request.run_id, line) + "\n" for line in request.lines).encode("utf-8")
+        await asyncio.to_thread(self._put, key, data, "application/x-ndjson")
+
+    @activity.defn(name="compose_run_log")
+    async def compose_run_log(self, run_id: str) -> ArtifactInfo:
+        """Merge every agent's part, in time order, into logs/<run_id>/run.log."""
+        return await asyncio.to_thread(self._compose, run_id)
+
+    def _put(self, key: str, data: bytes, content_type: str) -> None:
+        self._client.put_object(self._bucket, key, io.BytesIO(data), len(data), content_type=content_type)
+
+    def _compose(self, run_id: str) -> ArtifactInfo:
+        prefix = f"{s3.LOGS_PREFIX}{s3.check_segment(run_id, 'run id')}/agents/"
+        lines: list[tuple[str, str]] = []
+        for obj in self._client.list_objects(self._bucket, prefix=prefix, recursive=True):
+            response = self._client.get_object(self._bucket, obj.object_name)
+            try:
+                text = response.read().decode("utf-8")
+            finally:
+                response.close()
+                response.release_conn()
+            for raw in text.splitlines():
+                if raw.strip():
+                    lines.append((json.loads(raw)["at"], raw))
+        lines.sort(key=lambda item: item[0])
+        data = "".join(raw + "\n" for _, raw in lines).encode("utf-8")
+        key = s3.log_key(run_id)
+        self._put(key, data, "text/plain; charset=utf-8")
+        return ArtifactInfo(key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest(), content_type="text/plain")
+
+
+def _log_line(run_id: str, line: LogLine) -> str:
+    return json.dumps(
+        {
+            "at": line.at.isoformat(),
+            "run_id": run_id,
+            "agent": line.agent,
+            "workflow_id": line.workflow_id,
+            "kind": line.kind,
+            "text": line.text,
+        },
+        ensure_ascii=False,
+    )
