@@ -21,9 +21,10 @@ import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
+import asyncpg
 from pydantic import SecretStr
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError
@@ -31,7 +32,8 @@ from temporalio.worker import Worker
 
 from deepagents_temporal.devstack import DevStack, read_running_stack, start_dev_stack
 from deepagents_temporal.profiles import DEFAULT_PROFILE, PROFILES, UnknownProfileError, get_profile
-from deepagents_temporal.runtime import build_worker, connect, hard_exit
+from deepagents_temporal import pgstore
+from deepagents_temporal.runtime import build_worker, connect, hard_exit, open_database, s3_client
 from deepagents_temporal.schema import AgentInput, AgentResult, Progress
 from deepagents_temporal.scripted_llm import Reply, ScriptedLLM, demo_brain
 from deepagents_temporal.settings import Settings, load_settings
@@ -39,6 +41,7 @@ from deepagents_temporal.settings import Settings, load_settings
 DEMO_MODEL = "offline-demo"
 DEMO_REPLY_SECONDS = 0.6
 POLL_SECONDS = 0.4
+ARTIFACT_LINK_HOURS = 24
 
 
 def say(text: str = "") -> None:
@@ -83,12 +86,15 @@ def _model_chain(settings: Settings) -> list[str]:
 
 
 @asynccontextmanager
-async def open_services(settings: Settings, *, always_run_worker: bool = False) -> AsyncIterator[Services]:
-    """Connect to Temporal, starting the embedded stack and a worker when needed."""
+async def open_services(
+    settings: Settings, *, always_run_worker: bool = False, worker_needed: bool = True
+) -> AsyncIterator[Services]:
+    """Connect to Temporal, starting the embedded stack (and a worker when needed)."""
     stack: DevStack | None = None
     llm: ScriptedLLM | None = None
     worker: Worker | None = None
     worker_task: asyncio.Task | None = None
+    pool: asyncpg.Pool | None = None
     try:
         run_worker = always_run_worker
         if not settings.temporal_address:
@@ -103,7 +109,7 @@ async def open_services(settings: Settings, *, always_run_worker: bool = False) 
                 stack = await start_dev_stack(log=lambda line: say(f"  {line}"))
                 say(f"embedded stack ready in {time.monotonic() - started:.1f}s")
                 settings = _with_stack(settings, stack)
-                run_worker = True
+                run_worker = worker_needed
         client = await connect(settings)
         model_chain = _model_chain(settings)
         if run_worker:
@@ -117,7 +123,8 @@ async def open_services(settings: Settings, *, always_run_worker: bool = False) 
                 say(f"OpenAI-compatible server on {base_url} plays the model. Set them to use a real one.")
                 say("=" * 72)
                 settings = settings.model_copy(update={"openai_base_url": base_url})
-            worker = await build_worker(client, settings)
+            pool = await open_database(settings)
+            worker = await build_worker(client, settings, pool)
             worker_task = asyncio.create_task(worker.run())
         yield Services(client=client, settings=settings, ui_url=settings.temporal_ui_url, model_chain=model_chain)
     finally:
@@ -125,6 +132,8 @@ async def open_services(settings: Settings, *, always_run_worker: bool = False) 
             if not worker_task.done():
                 await worker.shutdown()
             await asyncio.gather(worker_task, return_exceptions=True)
+        if pool is not None:
+            await pool.close()
         if llm is not None:
             llm.stop()
         if stack is not None:
@@ -189,6 +198,26 @@ async def follow(services: Services, handle: WorkflowHandle) -> int:
     return await report_result(services, handle)
 
 
+async def print_artifacts(settings: Settings, run_id: str) -> None:
+    """The run's objects from the artifact index, each with a presigned download URL."""
+    pool = await open_database(settings)
+    try:
+        artifacts = await pgstore.list_artifacts(pool, run_id)
+    finally:
+        await pool.close()
+    if not artifacts:
+        say("artifacts: none recorded")
+        return
+    client = s3_client(settings)
+    say(f"artifacts ({len(artifacts)}, download links valid for {ARTIFACT_LINK_HOURS} h):")
+    for artifact in artifacts:
+        url = await asyncio.to_thread(
+            client.presigned_get_object, settings.s3_bucket, artifact.key, expires=timedelta(hours=ARTIFACT_LINK_HOURS)
+        )
+        say(f"  {artifact.key} ({artifact.size:,} bytes)")
+        say(f"    {url}")
+
+
 async def report_result(services: Services, handle: WorkflowHandle) -> int:
     link = services.run_link(handle.id)
     try:
@@ -199,6 +228,7 @@ async def report_result(services: Services, handle: WorkflowHandle) -> int:
             cause = cause.cause
         say()
         say(f"run {handle.id} FAILED: {getattr(cause, 'message', None) or cause}")
+        await print_artifacts(services.settings, handle.id)
         say(f"run id: {handle.id}")
         if link:
             say(f"Temporal UI: {link}")
@@ -207,6 +237,7 @@ async def report_result(services: Services, handle: WorkflowHandle) -> int:
     say("=" * 72)
     say(result.answer)
     say("=" * 72)
+    await print_artifacts(services.settings, handle.id)
     say(f"run id: {handle.id}")
     say(
         f"status: COMPLETED in {result.steps} supervisor steps, sub-agents: {len(result.children)}, "
@@ -231,7 +262,13 @@ async def cmd_run(args: argparse.Namespace) -> int:
         run_id = new_run_id(args.profile)
         handle = await services.client.start_workflow(
             "AgentWorkflow",
-            AgentInput(profile=args.profile, request=args.request, model_chain=services.model_chain, max_steps=args.max_steps),
+            AgentInput(
+                profile=args.profile,
+                request=args.request,
+                model_chain=services.model_chain,
+                max_steps=args.max_steps,
+                user_id=args.user,
+            ),
             id=run_id,
             task_queue=services.settings.temporal_task_queue,
             result_type=AgentResult,
@@ -291,6 +328,79 @@ async def cmd_result(args: argparse.Namespace) -> int:
         return await report_result(services, handle)
 
 
+def _duration(run: pgstore.RunRecord) -> str:
+    if run.created_at is None:
+        return "-"
+    end = run.completed_at or datetime.now(timezone.utc)
+    return f"{(end - run.created_at).total_seconds():.1f}s"
+
+
+@asynccontextmanager
+async def open_database_only(settings: Settings) -> AsyncIterator[tuple[Settings, asyncpg.Pool]]:
+    """The PostgreSQL pool, from DATABASE_URL or the embedded stack (no worker)."""
+    if settings.database_url is None:
+        async with open_services(settings, worker_needed=False) as services:
+            pool = await open_database(services.settings)
+            try:
+                yield services.settings, pool
+            finally:
+                await pool.close()
+        return
+    pool = await open_database(settings)
+    try:
+        yield settings, pool
+    finally:
+        await pool.close()
+
+
+async def cmd_list(args: argparse.Namespace) -> int:
+    async with open_database_only(load_settings()) as (_settings, pool):
+        runs = await pgstore.list_runs(pool, limit=args.limit, status=args.status, top_level=not args.all)
+    if not runs:
+        say("no runs recorded yet")
+        return 0
+    say(f"{'RUN ID':<44} {'PROFILE':<8} {'STATUS':<11} {'DURATION':>9} {'TOKENS':>8}  MODELS")
+    for run in runs:
+        say(
+            f"{run.run_id:<44} {run.profile or '-':<8} {run.status.value:<11} {_duration(run):>9} "
+            f"{run.total_tokens or 0:>8}  {', '.join(run.models_used) or '-'}"
+        )
+    return 0
+
+
+async def cmd_show(args: argparse.Namespace) -> int:
+    async with open_database_only(load_settings()) as (settings, pool):
+        run = await pgstore.get_run(pool, args.run_id)
+        if run is None:
+            say(f"error: no run {args.run_id!r} in the database")
+            return 2
+        children = await pgstore.list_runs(pool, limit=100, parent_run_id=args.run_id)
+        say(f"run id:   {run.run_id}")
+        say(f"status:   {run.status.value}{' - ' + run.error if run.error else ''}")
+        say(f"profile:  {run.profile}, agent {run.agent}, duration {_duration(run)}")
+        say(f"models:   {', '.join(run.models_used) or '-'}; tokens {run.total_tokens or 0:,}")
+        say(f"request:  {run.request}")
+        for agent_run in [run, *children]:
+            say(f"\ndecisions of {agent_run.agent or agent_run.run_id} ({agent_run.run_id}, {agent_run.status.value}):")
+            for decision in await pgstore.list_decisions(pool, agent_run.run_id):
+                at = f"{decision.created_at:%H:%M:%S}" if decision.created_at else "--:--:--"
+                say(f"  {decision.seq:>3} {at} step {decision.step or 0:>2} {decision.kind.value:<11} {decision.summary}")
+        artifacts = await pgstore.list_artifacts(pool, args.run_id)
+        say(f"\nartifacts ({len(artifacts)}):")
+        for artifact in artifacts:
+            say(f"  {artifact.key} ({artifact.size:,} bytes, sha256 {artifact.sha256[:12]}...)")
+    return 0
+
+
+async def cmd_db_migrate(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    async with open_database_only(settings) as (settings, pool):
+        applied = await pgstore.migrate(pool)
+        known = [version for version, _sql in pgstore.migration_files()]
+    say(f"applied: {', '.join(applied)}" if applied else f"schema up to date ({known[-1]})")
+    return 0
+
+
 async def cmd_dev(args: argparse.Namespace) -> int:
     settings = load_settings()
     if settings.temporal_address:
@@ -329,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile", default=DEFAULT_PROFILE, help=f"agent profile (default {DEFAULT_PROFILE}; known: {', '.join(PROFILES)})"
     )
     run.add_argument("--max-steps", type=int, default=None, help="model-call limit for the supervisor (default: the profile's)")
+    run.add_argument("--user", default=None, help="user id: namespaces the agents' long-term /memories/ (default: shared)")
     run.add_argument(
         "--with-worker", action="store_true", help="also run a worker in this process when TEMPORAL_ADDRESS is set"
     )
@@ -344,6 +455,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     dev = commands.add_parser("dev", help="run the embedded stack and a worker in the foreground")
     dev.set_defaults(handler=cmd_dev)
+
+    listing = commands.add_parser("list", help="recent runs from PostgreSQL: id, profile, status, duration, tokens, models")
+    listing.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
+    listing.add_argument("--status", choices=[s.value for s in pgstore.RunStatus], help="only runs with this status")
+    listing.add_argument("--all", action="store_true", help="include sub-agent runs")
+    listing.set_defaults(handler=cmd_list)
+
+    show = commands.add_parser("show", help="a run's decision timeline, sub-agents and artifacts, from PostgreSQL")
+    show.add_argument("run_id", metavar="ID")
+    show.set_defaults(handler=cmd_show)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    migrate = db_commands.add_parser("migrate", help="apply pending schema migrations (idempotent)")
+    migrate.set_defaults(handler=cmd_db_migrate)
     return parser
 
 

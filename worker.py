@@ -13,7 +13,7 @@ import asyncio
 import logging
 import signal
 
-from deepagents_temporal.runtime import build_worker, connect, hard_exit
+from deepagents_temporal.runtime import build_worker, connect, hard_exit, open_database
 from deepagents_temporal.settings import load_settings
 
 
@@ -23,7 +23,8 @@ async def serve() -> int:
         print("worker.py: TEMPORAL_ADDRESS is not set (use `python starter.py dev` for the embedded stack)", flush=True)
         return 2
     client = await connect(settings)
-    worker = await build_worker(client, settings)
+    pool = await open_database(settings)
+    worker = await build_worker(client, settings, pool)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -33,9 +34,12 @@ async def serve() -> int:
         f"(namespace {settings.temporal_namespace}, models {' -> '.join(settings.model_chain)})",
         flush=True,
     )
-    async with worker:
-        await stop.wait()
-        print("worker: shutting down", flush=True)
+    try:
+        async with worker:
+            await stop.wait()
+            print("worker: shutting down", flush=True)
+    finally:
+        await pool.close()
     return 0
 
 

@@ -11,12 +11,14 @@ import hashlib
 import io
 import json
 
+from langgraph.store.base import BaseStore
 from minio import Minio
 from temporalio import activity
 
 from deepagents_temporal import s3
 from deepagents_temporal.conversation import ConversationStore
 from deepagents_temporal.filestore import RunFileSystem, ToolResult, WriteResult
+from deepagents_temporal.memoryfs import MemoryFileSystem, is_memory_path, memory_namespace
 from deepagents_temporal.schema import (
     ArtifactInfo,
     DeliverableInput,
@@ -49,10 +51,11 @@ def _summary(tool: str, args: dict, result: ToolResult) -> str:
 
 
 class FileActivities:
-    def __init__(self, client: Minio, bucket: str, conversations: ConversationStore) -> None:
+    def __init__(self, client: Minio, bucket: str, conversations: ConversationStore, memories: BaseStore) -> None:
         self._client = client
         self._bucket = bucket
         self._conversations = conversations
+        self._memories = memories
 
     async def _arguments(self, request: FileToolInput) -> dict:
         call = request.call
@@ -77,8 +80,15 @@ class FileActivities:
                 summary=f"{call.name}: error: {problem}",
                 error=problem,
             )
-        fs = RunFileSystem(self._client, self._bucket, request.run_id)
         values = parsed.model_dump()
+        in_memories = is_memory_path(values.get("file_path") or values.get("path") or "/")
+        if in_memories:
+            # Long-term memory: PostgreSQL, shared by every run of the profile (and user).
+            fs: RunFileSystem | MemoryFileSystem = MemoryFileSystem(
+                self._memories, memory_namespace(request.profile, request.user_id)
+            )
+        else:
+            fs = RunFileSystem(self._client, self._bucket, request.run_id)
         if call.name in ("write_file", "edit_file"):
             values["operation_id"] = _operation_id()
         result: ToolResult = await getattr(fs, call.name)(**values)
@@ -88,7 +98,7 @@ class FileActivities:
             digest = await asyncio.to_thread(self._conversations.put_message, request.run_id, message)
             message = message.model_copy(update={"content": result.output[:PREVIEW_CHARS], "stored": digest})
         artifact = None
-        if isinstance(result, WriteResult) and not result.error:
+        if isinstance(result, WriteResult) and not result.error and not in_memories:
             artifact = ArtifactInfo(key=result.key, size=result.size, sha256=result.sha256, content_type=result.content_type)
         activity.logger.info("%s %s", request.agent, _summary(call.name, args, result))
         return FileToolOutput(

@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Sequence
 from datetime import timedelta
 
+import asyncpg
 from minio import Minio
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.converter import DataConverter
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from activities.files import FileActivities
 from activities.model import ModelActivities
+from activities.records import RecordActivities
+from deepagents_temporal import pgstore
 from deepagents_temporal.conversation import ConversationStore
 from deepagents_temporal.payload_storage import data_converter_with_external_storage
 from deepagents_temporal.s3 import ensure_bucket, make_client
@@ -72,12 +76,31 @@ async def connect(settings: Settings) -> Client:
     )
 
 
-async def build_worker(client: Client, settings: Settings) -> Worker:
+async def open_database(settings: Settings) -> asyncpg.Pool:
+    """A pool on DATABASE_URL with the schema migrated (idempotent)."""
+    if settings.database_url is None:
+        raise ConfigurationError("PostgreSQL is not configured: set DATABASE_URL")
+    pool = await pgstore.create_pool(settings.database_url.get_secret_value())
+    await pgstore.migrate(pool)
+    return pool
+
+
+async def build_worker(
+    client: Client,
+    settings: Settings,
+    pool: asyncpg.Pool | None = None,
+    *,
+    interceptors: Sequence[Interceptor] = (),
+) -> Worker:
+    """The worker with every workflow and activity; opens (and migrates) the database unless given a pool."""
     s3 = s3_client(settings)
     await asyncio.to_thread(ensure_bucket, s3, settings.s3_bucket)
+    if pool is None:
+        pool = await open_database(settings)
+    records = RecordActivities(pool)
     conversations = ConversationStore(s3, settings.s3_bucket)
     models = ModelActivities(settings, conversations)
-    files = FileActivities(s3, settings.s3_bucket, conversations)
+    files = FileActivities(s3, settings.s3_bucket, conversations, pgstore.PostgresStore(pool))
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
@@ -88,6 +111,7 @@ async def build_worker(client: Client, settings: Settings) -> Worker:
             files.save_deliverable,
             files.write_log_part,
             files.compose_run_log,
+            records.record,
         ],
         # A dead worker's cached workflows move to another worker after this,
         # instead of the 10 s default.
@@ -96,6 +120,7 @@ async def build_worker(client: Client, settings: Settings) -> Worker:
         # the reason instead of leaving it RUNNING forever.
         workflow_failure_exception_types=[workflow.NondeterminismError],
         graceful_shutdown_timeout=timedelta(seconds=5),
+        interceptors=interceptors,
     )
 
 

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from deepagents_temporal.pgstore.records import ArtifactRecord, DecisionRecord, RunRecord
+
 
 class ToolCall(BaseModel):
     id: str
@@ -102,6 +104,8 @@ class AgentInput(BaseModel):
     max_steps: int | None = None
     # Per HTTP request to the model; a timeout moves on to the next model.
     model_timeout_seconds: float = Field(default=120.0, gt=0)
+    # Namespaces long-term memories (/memories/) together with the profile.
+    user_id: str | None = None
 
 
 class AgentResult(BaseModel):
@@ -153,6 +157,9 @@ class FileToolInput(BaseModel):
     run_id: str
     agent: str
     call: ToolCall
+    # Namespace of /memories/ (long-term memory in PostgreSQL).
+    profile: str
+    user_id: str | None = None
 
 
 class FileToolOutput(BaseModel):
@@ -185,3 +192,14 @@ class DeliverableInput(BaseModel):
 
 
 AgentResult.model_rebuild()
+
+
+class RecordBatch(BaseModel):
+    """Rows for PostgreSQL, written together by the ``record`` activity."""
+
+    run: RunRecord | None = None
+    decisions: list[DecisionRecord] = Field(default_factory=list)
+    artifacts: list[ArtifactRecord] = Field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return self.run is not None or bool(self.decisions) or bool(self.artifacts)

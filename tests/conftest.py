@@ -8,13 +8,14 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
+import asyncpg
 import pytest
 from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from deepagents_temporal.devstack import DevStack, start_dev_stack
-from deepagents_temporal.runtime import build_worker, connect
+from deepagents_temporal.runtime import build_worker, connect, open_database
 from deepagents_temporal.scripted_llm import ScriptedLLM
 from deepagents_temporal.settings import Settings
 
@@ -73,9 +74,19 @@ async def client(stack: DevStack) -> Client:
     return await connect(make_settings(stack, None))
 
 
+@pytest.fixture(scope="session")
+async def pool(stack: DevStack) -> AsyncIterator[asyncpg.Pool]:
+    """One migrated pool on the stack's database, shared by the tests' workers."""
+    opened = await open_database(make_settings(stack, None))
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
 @pytest.fixture
-async def worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
-    running = await build_worker(client, settings)
+async def worker(client: Client, settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Worker]:
+    running = await build_worker(client, settings, pool)
     async with running:
         yield running
 

@@ -10,8 +10,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import asyncpg
 from temporalio.client import Client
 
+from deepagents_temporal import pgstore
+from deepagents_temporal.pgstore import DecisionKind, RunStatus
 from deepagents_temporal.schema import AgentResult
 from deepagents_temporal.scripted_llm import ChatRequest, Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings
@@ -31,6 +34,7 @@ def _worker_process(settings: Settings) -> subprocess.Popen:
         "S3_ACCESS_KEY": settings.s3_access_key.get_secret_value() if settings.s3_access_key else "",
         "S3_SECRET_KEY": settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else "",
         "S3_BUCKET": settings.s3_bucket,
+        "DATABASE_URL": settings.database_url.get_secret_value() if settings.database_url else "",
     }
     return subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
 
@@ -41,7 +45,7 @@ def _is_synthesis_call(req: ChatRequest) -> bool:
 
 
 async def test_sigkilled_worker_run_resumes_without_paying_twice(
-    client: Client, settings: Settings, llm: ScriptedLLM
+    client: Client, settings: Settings, llm: ScriptedLLM, pool: asyncpg.Pool
 ) -> None:
     llm.add_rule(_is_synthesis_call, Reply.hold(60), times=1)
     first = _worker_process(settings)
@@ -68,3 +72,9 @@ async def test_sigkilled_worker_run_resumes_without_paying_twice(
     assert calls[-1].model == "test-model" and calls[-1].attempt == 2 and not calls[-1].failed_attempts
     assert "fallback-model" not in {r.model for r in llm.requests}
 
+    # PostgreSQL saw the same story once: COMPLETED, one row per decision.
+    run = await pgstore.get_run(pool, handle.id)
+    assert run is not None and run.status is RunStatus.COMPLETED
+    timeline = await pgstore.list_decisions(pool, handle.id)
+    assert [d.seq for d in timeline] == list(range(len(timeline)))
+    assert [d.step for d in timeline if d.kind is DecisionKind.MODEL_CALL] == [1, 2, 3, 4]

@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -197,6 +198,7 @@ async def test_stop_leaves_no_processes_and_closes_ports(own_stack: DevStack) ->
     assert _live_members(pgids) == []
     assert [p for p in ports if _port_open(p)] == []
     assert not data_dir.exists(), "ephemeral data dir must be removed"
+    assert [p for p in ports if list(Path("/tmp").glob(f"seaweedfs-*-{p}.sock"))] == []
     assert read_running_stack(data_dir) is None
     await own_stack.stop()  # idempotent
     assert elapsed < 15
@@ -268,30 +270,31 @@ async def test_servers_die_with_their_parent(tmp_path: Path) -> None:
         asyncio.run(main())
         """
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=str(Path(__file__).resolve().parents[1]),
-    )
+    stderr_path = tmp_path / "owner.stderr"
+    with open(stderr_path, "wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", script],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            cwd=str(Path(__file__).resolve().parents[1]),
+        )
     try:
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), timeout=90)
-        info = json.loads(line)
-        pgids = set(info["pids"].values())
-        assert _live_members(pgids)
     finally:
-        proc.kill()
+        proc.kill()  # SIGKILL: no atexit, no finally, nothing but the kernel's parent-death signal
         proc.wait()
-    deadline = time.monotonic() + 15
-    while _live_members(pgids) and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
+    assert line, f"owner process failed:\n{stderr_path.read_text()[-3000:]}"
+    info = json.loads(line)
+    pgids = set(info["pids"].values())
     try:
+        deadline = time.monotonic() + 15
+        while _live_members(pgids) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
         assert _live_members(pgids) == []
         deadline = time.monotonic() + 5
         while any(_port_open(p) for p in info["ports"].values()) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         assert [p for p in info["ports"].values() if _port_open(p)] == []
     finally:
-        import shutil
-
         shutil.rmtree(info["dir"], ignore_errors=True)

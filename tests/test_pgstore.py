@@ -87,7 +87,7 @@ def _sha(char: str) -> str:
 async def test_migrations_applied_twice_is_a_no_op(new_database: NewDatabase) -> None:
     dsn = await new_database()
     versions = [version for version, _sql in migration_files()]
-    assert versions == ["0001_runs", "0002_memories"]
+    assert versions == ["0001_runs", "0002_memories", "0003_top_level_runs"]
 
     assert await migrate(dsn) == versions
     assert await migrate(dsn) == []
@@ -332,6 +332,7 @@ async def test_list_runs_on_10000_runs_uses_indexes(new_database: NewDatabase) -
             "runs_recent_idx": {},
             "runs_status_recent_idx": {"status": RunStatus.COMPLETED},
             "runs_parent_idx": {"parent_run_id": "bulk-09999"},
+            "runs_top_level_recent_idx": {"top_level": True},
         }
         for index, filters in shapes.items():
             sql, args = list_runs_query(20, **filters)
@@ -346,5 +347,7 @@ async def test_list_runs_on_10000_runs_uses_indexes(new_database: NewDatabase) -
         assert all(r.status is RunStatus.COMPLETED for r in completed)
         children = await list_runs(pool, parent_run_id="bulk-09999")
         assert [r.run_id for r in children] == ["bulk-10000"]
+        top_level = await list_runs(pool, limit=3, top_level=True)
+        assert [r.run_id for r in top_level] == ["bulk-09999", "bulk-09998", "bulk-09997"]
     finally:
         await pool.close()

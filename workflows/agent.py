@@ -14,9 +14,16 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, FailureError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    FailureError,
+    is_cancelled_exception,
+)
 
 with workflow.unsafe.imports_passed_through():
+    from deepagents_temporal.pgstore.records import ArtifactRecord, DecisionKind, DecisionRecord, RunRecord, RunStatus
     from deepagents_temporal.profiles import AgentSpec, Profile, UnknownAgentError, UnknownProfileError, get_profile
     from deepagents_temporal.retries import MODEL_HEARTBEAT_TIMEOUT, model_retry_policy
     from deepagents_temporal.schema import (
@@ -34,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         ModelCallResult,
         Progress,
         ProgressEvent,
+        RecordBatch,
         Todo,
         TokenUsage,
         ToolCall,
@@ -49,6 +57,8 @@ with workflow.unsafe.imports_passed_through():
 
 WORKFLOW_TOOLS = ("write_todos", "task")
 DELIVERABLE_NAME = "final_answer.md"
+MAX_RECORDED_REQUEST = 10_000
+MAX_RECORDED_SUMMARY = 500
 STORAGE_RETRY_POLICY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
 ToolHandler = Callable[[ToolCall, object], Awaitable["str | Message"]]
 EMPTY_REPLY_NOTICE = (
@@ -80,7 +90,13 @@ class AgentWorkflow:
         self._models_used: list[str] = []
         self._run_id = ""
         self._artifacts: list[ArtifactInfo] = []
-        self._run_log: ArtifactInfo | None = None
+        self._usage = TokenUsage()
+        # PostgreSQL bookkeeping: rows are batched per step and written by
+        # the record activity without holding up the loop.
+        self._run_row: RunRecord | None = None
+        self._records = RecordBatch()
+        self._record_writes: list[workflow.ActivityHandle] = []
+        self._decision_seq = 0
 
     # ----- queries -------------------------------------------------------
 
@@ -104,25 +120,42 @@ class AgentWorkflow:
 
     @workflow.run
     async def run(self, request: AgentInput) -> AgentResult:
-        try:
-            profile = get_profile(request.profile)
-            spec = profile.agent(request.agent)
-        except (UnknownProfileError, UnknownAgentError) as err:
-            raise ApplicationError(str(err), type="BadAgentInput", non_retryable=True) from None
-        self._agent_name = spec.name
-        self._run_id = request.run_id or workflow.info().workflow_id
+        info = workflow.info()
+        self._run_id = request.run_id or info.workflow_id
         is_root = request.run_id is None
+        self._run_row = RunRecord(
+            run_id=info.workflow_id,
+            parent_run_id=info.parent.workflow_id if info.parent else None,
+            workflow_name=info.workflow_type,
+            profile=request.profile,
+            agent=request.agent,
+            request=request.request[:MAX_RECORDED_REQUEST],
+            created_at=workflow.now(),
+        )
+        self._queue_run_status(RunStatus.STARTED)
+        self._flush_records()
         try:
+            try:
+                profile = get_profile(request.profile)
+                spec = profile.agent(request.agent)
+            except (UnknownProfileError, UnknownAgentError) as err:
+                raise ApplicationError(str(err), type="BadAgentInput", non_retryable=True) from None
+            self._agent_name = spec.name
+            self._run_row.agent = spec.name
             result = await self._agent_loop(request, profile, spec)
-        except (ApplicationError, ActivityError, ChildWorkflowError) as err:
-            self._event("error", f"run failed: {_failure_text(err)}")
-            await self._write_logs(is_root)
+            if is_root:
+                self._add_artifact(await self._save_deliverable(result))
+        except (asyncio.CancelledError, ApplicationError, ActivityError, ChildWorkflowError) as err:
+            if is_cancelled_exception(err):
+                self._event("error", "run cancelled")
+                await self._finish(is_root, RunStatus.CANCELLED, "cancelled")
+                raise
+            reason = _failure_text(err)
+            self._event("error", f"run failed: {reason}")
+            await self._finish(is_root, RunStatus.FAILED, reason)
             raise
-        if is_root:
-            result.artifacts.append(await self._save_deliverable(result))
-        await self._write_logs(is_root)
-        if is_root and self._run_log is not None:
-            result.artifacts.append(self._run_log)
+        await self._finish(is_root, RunStatus.COMPLETED, None)
+        result.artifacts = list(self._artifacts)
         return result
 
     async def _agent_loop(self, request: AgentInput, profile: Profile, spec: AgentSpec) -> AgentResult:
@@ -136,10 +169,12 @@ class AgentWorkflow:
         tools = tool_schemas(profile, spec)
         handlers: dict[str, ToolHandler] = {
             "write_todos": lambda call, args: self._write_todos(args),
-            "task": lambda call, args: self._task(args, profile, spec, chain, request.model_timeout_seconds),
+            "task": lambda call, args: self._task(
+                args, profile, spec, chain, request.model_timeout_seconds, request.user_id
+            ),
         }
         for name in FILE_TOOLS:
-            handlers[name] = lambda call, args: self._file_tool(call, spec)
+            handlers[name] = lambda call, args: self._file_tool(call, spec, profile, request.user_id)
 
         # The conversation lives in the bucket (see conversation.py); the
         # workflow keeps its transcript reference and what came after it.
@@ -164,6 +199,8 @@ class AgentWorkflow:
                 self._models_used.append(result.model)
             reply = result.message
             self._log_model_answer(spec, result)
+            self._usage = usage
+            self._queue_run_status(RunStatus.IN_PROGRESS)
 
             if not reply.tool_calls:
                 if reply.content.strip():
@@ -172,6 +209,7 @@ class AgentWorkflow:
                 self._event("error", f"empty reply from {result.model}")
                 continue
             pending.extend(await asyncio.gather(*(self._run_tool(call, spec, handlers) for call in reply.tool_calls)))
+            self._flush_records()
 
         self._done = True
         self._event("final", f"finished after {self._step} model calls")
@@ -185,7 +223,6 @@ class AgentWorkflow:
             models_used=self._models_used,
             usage=usage + self._child_usage,
             children=[c.workflow_id for c in self._children],
-            artifacts=self._artifacts,
         )
 
     async def _call_model(
@@ -221,6 +258,8 @@ class AgentWorkflow:
                 summary=f"{spec.name} step {self._step}: model call ({' → '.join(chain)})",
             )
         except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
             reason = _failure_text(err)
             self._event("error", reason)
             raise ApplicationError(
@@ -240,14 +279,39 @@ class AgentWorkflow:
         workflow.set_current_details(
             f"**{spec.name}** step {self._step}, last answer from `{result.model}`\n\n" + self._todos_markdown()
         )
+        self._decide(
+            DecisionKind.MODEL_CALL,
+            f"{result.model} -> {asked}",
+            model=result.model,
+            attempt=result.attempt,
+            tool_calls=[
+                {"id": c.id, "name": c.name, "args": c.args, "args_stored_in": c.args_stored_in, "invalid": c.raw_args}
+                for c in result.message.tool_calls
+            ],
+            input_tokens=result.usage.input_tokens,
+            output_tokens=result.usage.output_tokens,
+            total_tokens=result.usage.total_tokens,
+            payload={
+                "message_digest": result.message_digest,
+                "transcript": result.transcript,
+                "failed_attempts": [e.model_dump() for e in result.failed_attempts],
+            },
+        )
 
     # ----- tools ---------------------------------------------------------
 
     async def _run_tool(self, call: ToolCall, spec: AgentSpec, handlers: dict[str, ToolHandler]) -> Message:
         output = await self._tool_output(call, spec, handlers)
-        if isinstance(output, Message):
-            return output
-        return Message(role="tool", content=output, tool_call_id=call.id, name=call.name)
+        message = output if isinstance(output, Message) else Message(
+            role="tool", content=output, tool_call_id=call.id, name=call.name
+        )
+        self._decide(
+            DecisionKind.TOOL_RESULT,
+            f"{call.name}: {message.content[:MAX_RECORDED_SUMMARY]}",
+            payload={"tool_call_id": call.id, "tool": call.name, "stored": message.stored,
+                     "error": message.content.startswith("Error:")},
+        )
+        return message
 
     async def _tool_output(self, call: ToolCall, spec: AgentSpec, handlers: dict[str, ToolHandler]) -> str | Message:
         if call.raw_args is not None:
@@ -268,12 +332,13 @@ class AgentWorkflow:
 
     def _tool_error(self, problem: str) -> str:
         self._event("error", problem)
+        self._decide(DecisionKind.VALIDATION, problem)
         return f"Error: {problem}"
 
-    async def _file_tool(self, call: ToolCall, spec: AgentSpec) -> Message:
+    async def _file_tool(self, call: ToolCall, spec: AgentSpec, profile: Profile, user_id: str | None) -> Message:
         output: FileToolOutput = await workflow.execute_activity(
             "file_tool",
-            FileToolInput(run_id=self._run_id, agent=spec.name, call=call),
+            FileToolInput(run_id=self._run_id, agent=spec.name, call=call, profile=profile.name, user_id=user_id),
             result_type=FileToolOutput,
             start_to_close_timeout=timedelta(seconds=120),
             retry_policy=STORAGE_RETRY_POLICY,
@@ -281,7 +346,7 @@ class AgentWorkflow:
         )
         self._event("error" if output.error else "tool", output.summary)
         if output.artifact is not None:
-            self._artifacts.append(output.artifact)
+            self._add_artifact(output.artifact)
         return output.message
 
     async def _write_todos(self, args: object) -> str:
@@ -291,7 +356,13 @@ class AgentWorkflow:
         return f"Updated todo list to {[t.model_dump() for t in self._todos]}"
 
     async def _task(
-        self, args: object, profile: Profile, spec: AgentSpec, chain: list[str], timeout_seconds: float
+        self,
+        args: object,
+        profile: Profile,
+        spec: AgentSpec,
+        chain: list[str],
+        timeout_seconds: float,
+        user_id: str | None,
     ) -> str:
         assert isinstance(args, TaskArgs)
         if args.subagent_type not in spec.subagents or args.subagent_type not in profile.subagents:
@@ -305,6 +376,13 @@ class AgentWorkflow:
         child = ChildInfo(workflow_id=child_id, subagent_type=args.subagent_type)
         self._children.append(child)
         self._event("child_started", f"delegated to {args.subagent_type} ({child_id})")
+        self._decide(
+            DecisionKind.ROUTING,
+            f"task -> {args.subagent_type}",
+            payload={"subagent_type": args.subagent_type, "child_run_id": child_id,
+                     "description": args.description[:MAX_RECORDED_SUMMARY]},
+        )
+        self._flush_records()
         try:
             result: AgentResult = await workflow.execute_child_workflow(
                 "AgentWorkflow",
@@ -315,6 +393,7 @@ class AgentWorkflow:
                     model_chain=chain,
                     run_id=self._run_id,
                     model_timeout_seconds=timeout_seconds,
+                    user_id=user_id,
                 ),
                 id=child_id,
                 result_type=AgentResult,
@@ -328,6 +407,7 @@ class AgentWorkflow:
             return f"Error: sub-agent {args.subagent_type} failed: {reason}"
         child.status = "completed"
         self._child_usage = self._child_usage + result.usage
+        # Recorded by the child itself; kept here so the run's result lists everything.
         self._artifacts.extend(result.artifacts)
         for model in result.models_used:
             if model not in self._models_used:
@@ -371,13 +451,86 @@ class AgentWorkflow:
             retry_policy=STORAGE_RETRY_POLICY,
         )
         if is_root:
-            self._run_log = await workflow.execute_activity(
+            run_log: ArtifactInfo = await workflow.execute_activity(
                 "compose_run_log",
                 self._run_id,
                 result_type=ArtifactInfo,
                 start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=STORAGE_RETRY_POLICY,
             )
+            self._add_artifact(run_log)
+
+    async def _finish(self, is_root: bool, status: RunStatus, error: str | None) -> None:
+        """Logs, the final status row, and every pending PostgreSQL write, before the run ends."""
+        self._done = True
+        await self._write_logs(is_root)
+        self._queue_run_status(status, error)
+        self._flush_records()
+        # A write that failed for good must not hide the run's own outcome.
+        await asyncio.gather(*self._record_writes, return_exceptions=True)
+
+    # ----- PostgreSQL records ----------------------------------------------
+
+    def _queue_run_status(self, status: RunStatus, error: str | None = None) -> None:
+        assert self._run_row is not None
+        usage = self._usage + self._child_usage
+        now = workflow.now()
+        self._run_row = self._run_row.model_copy(
+            update={
+                "status": status,
+                "error": error[:MAX_RECORDED_SUMMARY * 4] if error else None,
+                "models_used": list(self._models_used),
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "total_tokens": usage.total_tokens,
+                "updated_at": now,
+                "completed_at": now if status.is_terminal else None,
+            }
+        )
+        self._records.run = self._run_row
+
+    def _decide(self, kind: DecisionKind, summary: str, **fields: object) -> None:
+        self._records.decisions.append(
+            DecisionRecord(
+                run_id=workflow.info().workflow_id,
+                seq=self._decision_seq,
+                kind=kind,
+                agent=self._agent_name or None,
+                step=self._step,
+                summary=" ".join(summary.split())[:MAX_RECORDED_SUMMARY],
+                created_at=workflow.now(),
+                **fields,  # type: ignore[arg-type]
+            )
+        )
+        self._decision_seq += 1
+
+    def _add_artifact(self, artifact: ArtifactInfo) -> None:
+        self._artifacts.append(artifact)
+        self._records.artifacts.append(
+            ArtifactRecord(
+                run_id=self._run_id,
+                key=artifact.key,
+                size=artifact.size,
+                sha256=artifact.sha256,
+                content_type=artifact.content_type,
+                created_at=workflow.now(),
+                updated_at=workflow.now(),
+            )
+        )
+
+    def _flush_records(self) -> None:
+        if not self._records:
+            return
+        self._record_writes.append(
+            workflow.start_activity(
+                "record",
+                self._records,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=STORAGE_RETRY_POLICY,
+                summary="record to PostgreSQL",
+            )
+        )
+        self._records = RecordBatch()
 
     def _todos_markdown(self) -> str:
         marks = {"pending": "[ ]", "in_progress": "[~]", "completed": "[x]"}

@@ -154,7 +154,10 @@ async def get_run(pool: asyncpg.Pool, run_id: str) -> RunRecord | None:
 
 
 def list_runs_query(
-    limit: int = 20, status: RunStatus | str | None = None, parent_run_id: str | None = None
+    limit: int = 20,
+    status: RunStatus | str | None = None,
+    parent_run_id: str | None = None,
+    top_level: bool = False,
 ) -> tuple[str, list[Any]]:
     """The SQL and arguments :func:`list_runs` runs, exposed so it can be EXPLAINed.
 
@@ -170,6 +173,8 @@ def list_runs_query(
     if parent_run_id is not None:
         args.append(parent_run_id)
         conditions.append(f"parent_run_id = ${len(args)}")
+    elif top_level:
+        conditions.append("parent_run_id IS NULL")
     args.append(limit)
     where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
     sql = f"SELECT {_RUN_COLUMNS} FROM runs {where}ORDER BY created_at DESC, run_id DESC LIMIT ${len(args)}"
@@ -182,9 +187,11 @@ async def list_runs(
     status: RunStatus | str | None = None,
     *,
     parent_run_id: str | None = None,
+    top_level: bool = False,
 ) -> list[RunRecord]:
-    """Most recent runs first, optionally only one status or one parent's sub-agent runs."""
-    sql, args = list_runs_query(limit, status, parent_run_id)
+    """Most recent runs first, optionally only one status, one parent's sub-agent runs,
+    or only top-level runs (no sub-agents)."""
+    sql, args = list_runs_query(limit, status, parent_run_id, top_level)
     return [RunRecord.model_validate(dict(row)) for row in await pool.fetch(sql, *args)]
 
 
