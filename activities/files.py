@@ -61,7 +61,8 @@ class FileActivities:
         call = request.call
         if call.args_stored_in is None:
             return call.args
-        reply = await asyncio.to_thread(self._conversations.get_message, request.run_id, call.args_stored_in)
+        segment = await asyncio.to_thread(self._conversations.segment, request.run_id, call.args_stored_in)
+        reply = segment[-1]
         for stored in reply.tool_calls:
             if stored.id == call.id:
                 return stored.args
@@ -108,7 +109,8 @@ class FileActivities:
     @activity.defn(name="save_deliverable")
     async def save_deliverable(self, request: DeliverableInput) -> ArtifactInfo:
         """Write a stored message's text to reports/<run_id>/<name>."""
-        message = await asyncio.to_thread(self._conversations.get_message, request.run_id, request.message_digest)
+        segment = await asyncio.to_thread(self._conversations.segment, request.run_id, request.transcript)
+        message = segment[-1]
         fs = RunFileSystem(self._client, self._bucket, request.run_id)
         result = await fs.write_report(request.name, message.content, operation_id=_operation_id())
         if result.error:

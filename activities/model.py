@@ -13,6 +13,7 @@ import asyncio
 import json
 from datetime import timedelta
 
+import asyncpg
 import httpx
 import openai
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
@@ -20,6 +21,7 @@ from langchain_openai import ChatOpenAI
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.records import RecordActivities
 from deepagents_temporal.conversation import ConversationStore
 from deepagents_temporal.retries import ALL_MODELS_FAILED, MALFORMED_REQUEST
 from deepagents_temporal.schema import (
@@ -75,12 +77,12 @@ def _clip(text: str) -> str:
     )
 
 
-def _elide_large_args(message: Message, digest: str, keep: set[str]) -> Message:
+def _elide_large_args(message: Message, transcript: str, keep: set[str]) -> Message:
     """The reply as history carries it: big tool arguments stay in the bucket."""
     calls = []
     for call in message.tool_calls:
         if call.name not in keep and call.raw_args is None and len(json.dumps(call.args)) > MAX_INLINE_ARGS_BYTES:
-            call = call.model_copy(update={"args": {}, "args_stored_in": digest})
+            call = call.model_copy(update={"args": {}, "args_stored_in": transcript})
         calls.append(call)
     return message.model_copy(update={"tool_calls": calls})
 
@@ -139,9 +141,12 @@ def describe_error(err: BaseException) -> tuple[str, float | None, bool]:
 class ModelActivities:
     """Holds the worker-side settings (API key, base URL): never in workflow inputs."""
 
-    def __init__(self, settings: Settings, conversations: ConversationStore) -> None:
+    def __init__(
+        self, settings: Settings, conversations: ConversationStore, records: RecordActivities | None = None
+    ) -> None:
         self._settings = settings
         self._conversations = conversations
+        self._records = records
         # One client per (model, timeout): reuses its HTTP connection pool.
         self._clients: dict[tuple[str, float], ChatOpenAI] = {}
 
@@ -172,9 +177,10 @@ class ModelActivities:
         model = chain[len(previous) % len(chain)]
         activity.heartbeat({"errors": [e.model_dump() for e in previous], "calling": model})
 
-        digests, conversation = await asyncio.to_thread(self._conversation, request)
+        records_written = await self._write_records(request)
+        conversation, tools, tools_digest = await asyncio.to_thread(self._prepare, request)
         llm = self._chat_model(model, request.request_timeout_seconds)
-        runnable = llm.bind_tools(request.tools) if request.tools else llm
+        runnable = llm.bind_tools(tools) if tools else llm
         call = asyncio.ensure_future(runnable.ainvoke(to_langchain(conversation)))
         try:
             while True:
@@ -212,30 +218,38 @@ class ModelActivities:
         if not isinstance(ai, AIMessage):
             raise ApplicationError(f"{model} returned {type(ai).__name__}, not an AI message", type="ModelCallFailed")
         reply = from_langchain(ai)
-        reply_digest, transcript = await asyncio.to_thread(self._store_reply, request.run_id, digests, reply)
+        transcript = await asyncio.to_thread(
+            self._conversations.append, request.run_id, request.transcript, [*request.new_messages, reply]
+        )
         return ModelCallResult(
-            message=_elide_large_args(reply, reply_digest, set(request.workflow_tools)),
+            message=_elide_large_args(reply, transcript, set(request.workflow_tools)),
             transcript=transcript,
-            message_digest=reply_digest,
+            tools_digest=tools_digest,
+            records_written=records_written,
             model=model,
             attempt=info.attempt,
             usage=_usage(ai),
             failed_attempts=previous,
         )
 
-    def _conversation(self, request: ModelCallInput) -> tuple[list[str], list[Message]]:
-        """Load the stored transcript and add the new messages to the store."""
+    def _prepare(self, request: ModelCallInput) -> tuple[list[Message], list[dict], str | None]:
+        """The conversation to send and the tool schemas (stored once, then by hash)."""
         store = self._conversations
-        digests, conversation = store.load(request.run_id, request.transcript)
-        for message in request.new_messages:
-            if message.stored:
-                digests.append(message.stored)
-                conversation.append(store.get_message(request.run_id, message.stored))
-            else:
-                digests.append(store.put_message(request.run_id, message))
-                conversation.append(message)
-        return digests, conversation
+        conversation = store.load(request.run_id, request.transcript)
+        conversation.extend(store.resolve(request.run_id, m) for m in request.new_messages)
+        if request.tools is not None:
+            return conversation, request.tools, store.put_tools(request.run_id, request.tools)
+        if request.tools_digest is not None:
+            return conversation, store.get_tools(request.run_id, request.tools_digest), request.tools_digest
+        return conversation, [], None
 
-    def _store_reply(self, run_id: str, digests: list[str], reply: Message) -> tuple[str, str]:
-        reply_digest = self._conversations.put_message(run_id, reply)
-        return reply_digest, self._conversations.put_transcript(run_id, [*digests, reply_digest])
+    async def _write_records(self, request: ModelCallInput) -> bool:
+        """Write the previous step's PostgreSQL rows; an outage must not cost a model attempt."""
+        if request.records is None or self._records is None:
+            return request.records is None
+        try:
+            await self._records.write(request.records)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+            activity.logger.warning("could not record to PostgreSQL, the workflow keeps the rows: %s", err)
+            return False
+        return True

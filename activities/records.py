@@ -20,6 +20,9 @@ class RecordActivities:
 
     @activity.defn(name="record")
     async def record(self, batch: RecordBatch) -> None:
+        await self.write(batch)
+
+    async def write(self, batch: RecordBatch) -> None:
         async with self._pool.acquire() as connection, connection.transaction():
             if batch.run is not None:
                 await pgstore.upsert_run(connection, batch.run)

@@ -34,7 +34,7 @@ from temporalio.worker import Worker  # noqa: E402
 
 from deepagents_temporal.devstack import start_dev_stack  # noqa: E402
 from deepagents_temporal.profiles import QA_PROFILE  # noqa: E402
-from deepagents_temporal.runtime import build_worker, connect, hard_exit  # noqa: E402
+from deepagents_temporal.runtime import build_worker, connect, hard_exit, open_database  # noqa: E402
 from deepagents_temporal.schema import AgentInput, AgentResult  # noqa: E402
 from deepagents_temporal.scripted_llm import ChatRequest, Reply, ScriptedLLM  # noqa: E402
 from deepagents_temporal.settings import Settings  # noqa: E402
@@ -95,18 +95,23 @@ async def time_in_process(base_url: str, steps: int) -> float:
 
 
 async def main(step_counts: list[int], repeats: int) -> None:
-    stack = await start_dev_stack(ephemeral=True, s3=False, postgres=False)
+    stack = await start_dev_stack(ephemeral=True)
     llm = ScriptedLLM()
     base_url = llm.start()
     try:
-        client = await connect(Settings(temporal_address=stack.temporal_address))
         settings = Settings(
             temporal_address=stack.temporal_address,
             temporal_task_queue=f"bench-{uuid.uuid4().hex[:6]}",
             openai_api_key=SecretStr("bench"),
             openai_base_url=base_url,
+            s3_endpoint=stack.s3_endpoint,
+            s3_access_key=SecretStr(stack.s3_access_key),
+            s3_secret_key=SecretStr(stack.s3_secret_key),
+            database_url=SecretStr(stack.database_url),
         )
-        agent_worker = await build_worker(client, settings)
+        client = await connect(settings)
+        pool = await open_database(settings)
+        agent_worker = await build_worker(client, settings, pool)
         floor_queue = f"bench-floor-{uuid.uuid4().hex[:6]}"
         floor_worker = Worker(client, task_queue=floor_queue, workflows=[FloorWorkflow], activities=[noop])
         ratios = []
@@ -133,6 +138,7 @@ async def main(step_counts: list[int], repeats: int) -> None:
                 ratios.append(ratio)
                 print(f"{steps:>4} {agent_ms:>14.1f} {floor_ms:>14.1f} {local_ms:>16.2f} "
                       f"{agent_bytes / steps:>18.0f} {floor_bytes / steps:>18.0f} {ratio:>12.2f}")
+        await pool.close()
         print(f"agent-step / floor-step time ratio (median over N): {statistics.median(ratios):.2f}")
     finally:
         llm.stop()

@@ -1,11 +1,15 @@
 """Conversations stored once, by content hash, in the bucket.
 
 Temporal history must not grow with the square of the conversation, so model
-calls do not carry the conversation: each message is stored once under
-``runs/<run_id>/messages/<sha256>.json`` and a transcript (the ordered list of
-message hashes) under ``runs/<run_id>/transcripts/<sha256>.json``. An activity
-input carries one transcript reference plus the few messages added since the
-last call, so its size stays flat from step 1 to step 1,000.
+calls do not carry it. A conversation is a chain of transcript segments, each
+stored once at ``runs/<run_id>/transcripts/<sha256>.json`` as
+``{"parent": <sha256 or null>, "messages": [...]}``: one segment per model
+call, holding what was added since the previous call and the model's reply.
+An activity input carries one segment hash plus the few new messages, so its
+size stays flat from step 1 to step 1,000, and a step costs one PUT.
+
+Large tool outputs are stored on their own (``messages/<sha256>.json``) and a
+segment holds only a reference to them; tool schemas likewise (``tools/``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import asyncio
 import hashlib
 import io
 import json
+import threading
 from collections import OrderedDict
+from typing import Any
 
 from minio import Minio
 from minio.error import S3Error
@@ -22,99 +28,124 @@ from minio.error import S3Error
 from deepagents_temporal.s3 import run_prefix
 from deepagents_temporal.schema import Message
 
-CACHE_BYTES = 64 * 1024 * 1024
+CACHE_ENTRIES = 20_000
 
 
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def encode_message(message: Message) -> bytes:
-    return message.model_dump_json(exclude_defaults=True).encode("utf-8")
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _message_dict(message: Message) -> dict[str, Any]:
+    return message.model_dump(mode="json", exclude_defaults=True)
 
 
 class ConversationStore:
-    """Content-addressed messages and transcripts of one bucket, with a small in-memory cache."""
+    """Content-addressed transcripts, messages and tool sets of one bucket, with an in-memory cache.
+
+    Objects never change once written (their key is their hash), so the cache
+    never needs invalidating and a retried put rewrites identical bytes.
+    """
 
     def __init__(self, client: Minio, bucket: str) -> None:
         self._client = client
         self._bucket = bucket
-        self._cache: OrderedDict[str, bytes] = OrderedDict()
-        self._cached_bytes = 0
+        self._cache: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
 
-    def _message_key(self, run_id: str, digest: str) -> str:
-        return f"{run_prefix(run_id)}messages/{digest}.json"
+    # -- plumbing ------------------------------------------------------------
 
-    def _transcript_key(self, run_id: str, digest: str) -> str:
-        return f"{run_prefix(run_id)}transcripts/{digest}.json"
+    def _key(self, run_id: str, kind: str, digest: str) -> str:
+        return f"{run_prefix(run_id)}{kind}/{digest}.json"
 
-    def _remember(self, key: str, data: bytes) -> None:
-        if len(data) > CACHE_BYTES // 4:
-            return
-        self._cache[key] = data
-        self._cache.move_to_end(key)
-        self._cached_bytes += len(data)
-        while self._cached_bytes > CACHE_BYTES:
-            _, evicted = self._cache.popitem(last=False)
-            self._cached_bytes -= len(evicted)
+    def _cached(self, key: str) -> Any | None:
+        with self._lock:
+            value = self._cache.get(key)
+            if value is not None:
+                self._cache.move_to_end(key)
+            return value
 
-    def _put(self, key: str, data: bytes) -> None:
-        if key in self._cache:
-            return  # content-addressed: already stored by this process
-        # Same key, same bytes: a retried put leaves one identical object.
-        self._client.put_object(self._bucket, key, io.BytesIO(data), len(data), content_type="application/json")
-        self._remember(key, data)
-
-    def _get(self, key: str) -> bytes:
-        cached = self._cache.get(key)
-        if cached is not None:
+    def _remember(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._cache[key] = value
             self._cache.move_to_end(key)
-            return cached
-        response = self._client.get_object(self._bucket, key)
+            while len(self._cache) > CACHE_ENTRIES:
+                self._cache.popitem(last=False)
+
+    def _put(self, run_id: str, kind: str, value: Any) -> str:
+        data = _canonical(value)
+        digest = _digest(data)
+        key = self._key(run_id, kind, digest)
+        if self._cached(key) is None:
+            self._client.put_object(self._bucket, key, io.BytesIO(data), len(data), content_type="application/json")
+            self._remember(key, value)
+        return digest
+
+    def _get(self, run_id: str, kind: str, digest: str) -> Any:
+        key = self._key(run_id, kind, digest)
+        value = self._cached(key)
+        if value is not None:
+            return value
         try:
-            data = response.read()
+            response = self._client.get_object(self._bucket, key)
+        except S3Error as err:
+            if err.code == "NoSuchKey":
+                raise LookupError(f"{kind} {digest} of run {run_id} is missing from the bucket") from None
+            raise
+        try:
+            value = json.loads(response.read())
         finally:
             response.close()
             response.release_conn()
-        self._remember(key, data)
-        return data
+        self._remember(key, value)
+        return value
 
-    # -- messages ------------------------------------------------------------
+    # -- stored messages (large tool outputs) ---------------------------------
 
     def put_message(self, run_id: str, message: Message) -> str:
-        data = encode_message(message)
-        digest = _digest(data)
-        self._put(self._message_key(run_id, digest), data)
-        return digest
+        return self._put(run_id, "messages", _message_dict(message))
 
     def get_message(self, run_id: str, digest: str) -> Message:
-        try:
-            data = self._get(self._message_key(run_id, digest))
-        except S3Error as err:
-            if err.code == "NoSuchKey":
-                raise LookupError(f"message {digest} of run {run_id} is missing from the bucket") from None
-            raise
-        return Message.model_validate_json(data)
+        return Message.model_validate(self._get(run_id, "messages", digest))
 
-    # -- transcripts ---------------------------------------------------------
+    # -- tool sets -------------------------------------------------------------
 
-    def put_transcript(self, run_id: str, digests: list[str]) -> str:
-        data = json.dumps(digests).encode("utf-8")
-        digest = _digest(data)
-        self._put(self._transcript_key(run_id, digest), data)
-        return digest
+    def put_tools(self, run_id: str, tools: list[dict[str, Any]]) -> str:
+        return self._put(run_id, "tools", tools)
 
-    def get_transcript(self, run_id: str, digest: str | None) -> list[str]:
-        if digest is None:
-            return []
-        try:
-            return json.loads(self._get(self._transcript_key(run_id, digest)))
-        except S3Error as err:
-            if err.code == "NoSuchKey":
-                raise LookupError(f"transcript {digest} of run {run_id} is missing from the bucket") from None
-            raise
+    def get_tools(self, run_id: str, digest: str) -> list[dict[str, Any]]:
+        return self._get(run_id, "tools", digest)
 
-    def load(self, run_id: str, transcript: str | None) -> tuple[list[str], list[Message]]:
-        """The message hashes of ``transcript`` and the messages themselves."""
-        digests = self.get_transcript(run_id, transcript)
-        return digests, [self.get_message(run_id, d) for d in digests]
+    # -- transcripts -----------------------------------------------------------
+
+    def append(self, run_id: str, parent: str | None, messages: list[Message]) -> str:
+        """Store a segment of ``messages`` after ``parent``; return its hash."""
+        return self._put(run_id, "transcripts", {"parent": parent, "messages": [_message_dict(m) for m in messages]})
+
+    def segment(self, run_id: str, digest: str) -> list[Message]:
+        """The messages of one segment, as stored (references unresolved)."""
+        return [Message.model_validate(m) for m in self._get(run_id, "transcripts", digest)["messages"]]
+
+    def load(self, run_id: str, transcript: str | None) -> list[Message]:
+        """The whole conversation up to ``transcript``, with stored messages resolved."""
+        segments = []
+        digest = transcript
+        while digest is not None:
+            segment = self._get(run_id, "transcripts", digest)
+            segments.append(segment["messages"])
+            digest = segment["parent"]
+        conversation = []
+        for messages in reversed(segments):
+            for raw in messages:
+                message = Message.model_validate(raw)
+                conversation.append(self.resolve(run_id, message))
+        return conversation
+
+    def resolve(self, run_id: str, message: Message) -> Message:
+        return self.get_message(run_id, message.stored) if message.stored else message
+
+    async def aload(self, run_id: str, transcript: str | None) -> list[Message]:
+        return await asyncio.to_thread(self.load, run_id, transcript)

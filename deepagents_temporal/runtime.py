@@ -99,7 +99,7 @@ async def build_worker(
         pool = await open_database(settings)
     records = RecordActivities(pool)
     conversations = ConversationStore(s3, settings.s3_bucket)
-    models = ModelActivities(settings, conversations)
+    models = ModelActivities(settings, conversations, records)
     files = FileActivities(s3, settings.s3_bucket, conversations, pgstore.PostgresStore(pool))
     return Worker(
         client,

@@ -23,7 +23,7 @@ class ToolCall(BaseModel):
     raw_args: str | None = None
     error: str | None = None
     # Large arguments of activity-backed tools (a file's content) stay in the
-    # bucket: they live in the stored reply message with this hash.
+    # bucket: in the transcript segment with this hash (it ends with the reply).
     args_stored_in: str | None = None
 
 
@@ -61,9 +61,14 @@ class ModelCallInput(BaseModel):
     # The conversation so far (a stored transcript) plus what came after it.
     transcript: str | None = None
     new_messages: list[Message] = Field(default_factory=list)
-    tools: list[dict[str, Any]] = Field(default_factory=list)
+    # The tool schemas on the first call; after that only their stored hash.
+    tools: list[dict[str, Any]] | None = None
+    tools_digest: str | None = None
     # Tools whose arguments the workflow itself needs (never stored away).
     workflow_tools: list[str] = Field(default_factory=list)
+    # PostgreSQL rows of the previous step, written before the model is called
+    # (saves an activity per step); see ModelCallResult.records_written.
+    records: "RecordBatch | None" = None
     request_timeout_seconds: float = 120.0
 
 
@@ -75,9 +80,11 @@ class ModelAttemptError(BaseModel):
 
 class ModelCallResult(BaseModel):
     message: Message
-    # The transcript including this reply, and the reply's own hash.
+    # The transcript segment ending with this reply.
     transcript: str
-    message_digest: str
+    tools_digest: str | None = None
+    # False when the database was unreachable: the workflow keeps the rows.
+    records_written: bool = True
     model: str
     attempt: int
     usage: TokenUsage = Field(default_factory=TokenUsage)
@@ -112,8 +119,8 @@ class AgentResult(BaseModel):
     run_id: str
     agent: str
     answer: str
-    # The stored reply message holding the answer.
-    answer_digest: str
+    # The stored transcript segment that ends with the answer.
+    answer_transcript: str
     todos: list[Todo] = Field(default_factory=list)
     steps: int
     models_used: list[str] = Field(default_factory=list)
@@ -187,8 +194,8 @@ class LogPartInput(BaseModel):
 class DeliverableInput(BaseModel):
     run_id: str
     name: str
-    # The stored reply message whose text is the deliverable (no copy in history).
-    message_digest: str
+    # The transcript segment whose last message is the deliverable's text (no copy in history).
+    transcript: str
 
 
 AgentResult.model_rebuild()
@@ -203,3 +210,13 @@ class RecordBatch(BaseModel):
 
     def __bool__(self) -> bool:
         return self.run is not None or bool(self.decisions) or bool(self.artifacts)
+
+    def merged_with(self, later: "RecordBatch") -> "RecordBatch":
+        """This batch followed by ``later`` (whose run row, being newer, wins)."""
+        return RecordBatch(
+            run=later.run or self.run,
+            decisions=[*self.decisions, *later.decisions],
+            artifacts=[*self.artifacts, *later.artifacts],
+        )
+
+ModelCallInput.model_rebuild()

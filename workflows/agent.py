@@ -179,6 +179,7 @@ class AgentWorkflow:
         # The conversation lives in the bucket (see conversation.py); the
         # workflow keeps its transcript reference and what came after it.
         transcript: str | None = None
+        tools_digest: str | None = None
         pending: list[Message] = [
             Message(role="system", content=spec.system_prompt),
             Message(role="user", content=request.request),
@@ -192,8 +193,22 @@ class AgentWorkflow:
                     non_retryable=True,
                 )
             self._step += 1
-            result = await self._call_model(run_id, spec, chain, transcript, pending, tools, request.model_timeout_seconds)
-            transcript, pending = result.transcript, []
+            # The previous step's rows ride along with the model call.
+            records, self._records = self._records, RecordBatch()
+            result = await self._call_model(
+                run_id,
+                spec,
+                chain,
+                transcript,
+                pending,
+                tools if tools_digest is None else None,
+                tools_digest,
+                records if records else None,
+                request.model_timeout_seconds,
+            )
+            if not result.records_written:
+                self._records = records.merged_with(self._records)
+            transcript, pending, tools_digest = result.transcript, [], result.tools_digest
             usage = usage + result.usage
             if result.model not in self._models_used:
                 self._models_used.append(result.model)
@@ -209,7 +224,6 @@ class AgentWorkflow:
                 self._event("error", f"empty reply from {result.model}")
                 continue
             pending.extend(await asyncio.gather(*(self._run_tool(call, spec, handlers) for call in reply.tool_calls)))
-            self._flush_records()
 
         self._done = True
         self._event("final", f"finished after {self._step} model calls")
@@ -217,7 +231,7 @@ class AgentWorkflow:
             run_id=run_id,
             agent=spec.name,
             answer=reply.content,
-            answer_digest=result.message_digest,
+            answer_transcript=result.transcript,
             todos=self._todos,
             steps=self._step,
             models_used=self._models_used,
@@ -232,7 +246,9 @@ class AgentWorkflow:
         chain: list[str],
         transcript: str | None,
         new_messages: list[Message],
-        tools: list[dict],
+        tools: list[dict] | None,
+        tools_digest: str | None,
+        records: RecordBatch | None,
         timeout_seconds: float,
     ) -> ModelCallResult:
         rounds = 2
@@ -248,7 +264,9 @@ class AgentWorkflow:
                     transcript=transcript,
                     new_messages=new_messages,
                     tools=tools,
+                    tools_digest=tools_digest,
                     workflow_tools=list(WORKFLOW_TOOLS),
+                    records=records,
                     request_timeout_seconds=timeout_seconds,
                 ),
                 result_type=ModelCallResult,
@@ -292,7 +310,6 @@ class AgentWorkflow:
             output_tokens=result.usage.output_tokens,
             total_tokens=result.usage.total_tokens,
             payload={
-                "message_digest": result.message_digest,
                 "transcript": result.transcript,
                 "failed_attempts": [e.model_dump() for e in result.failed_attempts],
             },
@@ -430,7 +447,7 @@ class AgentWorkflow:
     async def _save_deliverable(self, result: AgentResult) -> ArtifactInfo:
         artifact: ArtifactInfo = await workflow.execute_activity(
             "save_deliverable",
-            DeliverableInput(run_id=self._run_id, name=DELIVERABLE_NAME, message_digest=result.answer_digest),
+            DeliverableInput(run_id=self._run_id, name=DELIVERABLE_NAME, transcript=result.answer_transcript),
             result_type=ArtifactInfo,
             start_to_close_timeout=timedelta(seconds=60),
             retry_policy=STORAGE_RETRY_POLICY,
