@@ -177,7 +177,8 @@ class ModelActivities:
         model = chain[len(previous) % len(chain)]
         activity.heartbeat({"errors": [e.model_dump() for e in previous], "calling": model})
 
-        records_written = await self._write_records(request)
+        # Off the critical path: the rows are written while the model thinks.
+        recording = asyncio.ensure_future(self._write_records(request))
         conversation, tools, tools_digest = await asyncio.to_thread(self._prepare, request)
         llm = self._chat_model(model, request.request_timeout_seconds)
         runnable = llm.bind_tools(tools) if tools else llm
@@ -191,8 +192,10 @@ class ModelActivities:
             ai = call.result()
         except asyncio.CancelledError:
             call.cancel()
+            recording.cancel()
             raise
         except Exception as err:  # noqa: BLE001 - every model error is classified below
+            await recording
             text, retry_after, fixable = describe_error(err)
             errors = [*previous, ModelAttemptError(model=model, attempt=info.attempt, error=text)]
             activity.heartbeat({"errors": [e.model_dump() for e in errors]})
@@ -217,6 +220,7 @@ class ModelActivities:
 
         if not isinstance(ai, AIMessage):
             raise ApplicationError(f"{model} returned {type(ai).__name__}, not an AI message", type="ModelCallFailed")
+        records_written = await recording
         reply = from_langchain(ai)
         transcript = await asyncio.to_thread(
             self._conversations.append, request.run_id, request.transcript, [*request.new_messages, reply]

@@ -129,10 +129,11 @@ class AgentWorkflow:
             workflow_name=info.workflow_type,
             profile=request.profile,
             agent=request.agent,
-            request=request.request[:MAX_RECORDED_REQUEST],
             created_at=workflow.now(),
         )
         self._queue_run_status(RunStatus.STARTED)
+        # The request goes into the first row only, not into every update.
+        self._records.run = self._run_row.model_copy(update={"request": request.request[:MAX_RECORDED_REQUEST]})
         self._flush_records()
         try:
             try:
