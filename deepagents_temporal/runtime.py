@@ -13,7 +13,7 @@ from minio import Minio
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.converter import DataConverter
-from temporalio.worker import Interceptor, Worker
+from temporalio.worker import Interceptor, Worker, WorkflowRunner
 
 from activities.files import FileActivities
 from activities.model import ModelActivities
@@ -26,6 +26,10 @@ from deepagents_temporal.settings import Settings
 from workflows.agent import AgentWorkflow
 
 WORKFLOWS = [AgentWorkflow]
+# Workflow-task errors that never heal by retrying: they fail the run with
+# their reason instead of leaving it RUNNING. (Payloads over Temporal's size
+# limit cannot arise: ExternalStorage moves anything over 128 KB to S3.)
+WORKFLOW_FAILURE_EXCEPTION_TYPES = [workflow.NondeterminismError]
 # Payloads above this go to the bucket through ExternalStorage, far below
 # Temporal's 2 MB limit so a big tool result never stalls a workflow task.
 EXTERNAL_PAYLOAD_THRESHOLD = 128 * 1024
@@ -91,6 +95,8 @@ async def build_worker(
     pool: asyncpg.Pool | None = None,
     *,
     interceptors: Sequence[Interceptor] = (),
+    workflows: Sequence[type] = WORKFLOWS,
+    workflow_runner: WorkflowRunner | None = None,
 ) -> Worker:
     """The worker with every workflow and activity; opens (and migrates) the database unless given a pool."""
     s3 = s3_client(settings)
@@ -104,7 +110,7 @@ async def build_worker(
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        workflows=WORKFLOWS,
+        workflows=workflows,
         activities=[
             models.call_model,
             files.file_tool,
@@ -116,11 +122,10 @@ async def build_worker(
         # A dead worker's cached workflows move to another worker after this,
         # instead of the 10 s default.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
-        # These never heal by retrying the workflow task: fail the run with
-        # the reason instead of leaving it RUNNING forever.
-        workflow_failure_exception_types=[workflow.NondeterminismError],
+        workflow_failure_exception_types=WORKFLOW_FAILURE_EXCEPTION_TYPES,
         graceful_shutdown_timeout=timedelta(seconds=5),
         interceptors=interceptors,
+        **({"workflow_runner": workflow_runner} if workflow_runner else {}),
     )
 
 
