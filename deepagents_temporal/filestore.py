@@ -39,7 +39,7 @@ import io
 import re
 import unicodedata
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal, TypeVar, cast
@@ -64,8 +64,20 @@ __all__ = [
     "ToolError",
     "ToolResult",
     "WriteResult",
+    "check_edit_strings",
+    "clip_line",
     "compile_glob",
+    "encode_text",
+    "fit_lines",
+    "glob_listing",
+    "grep_path_filter",
+    "grep_texts",
+    "ls_listing",
     "map_path",
+    "parse_glob_pattern",
+    "read_window",
+    "replace_exact",
+    "split_lines",
 ]
 
 DEFAULT_READ_LIMIT = 2000  # lines per read_file call, as in deepagents
@@ -379,16 +391,17 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _lines(text: str) -> list[str]:
-    # One splitting rule for read_file and grep, so their line numbers agree.
+def split_lines(text: str) -> list[str]:
+    """One splitting rule for read_file and grep, so their line numbers agree."""
     return text.splitlines()
 
 
-def _clip(line: str) -> str:
+def clip_line(line: str) -> str:
+    """``line`` cut to :data:`MAX_LINE_CHARS`, marked with :data:`LINE_TRUNCATED` when cut."""
     return line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + LINE_TRUNCATED
 
 
-def _fit(lines: list[str], budget: int = MAX_OUTPUT_CHARS) -> int:
+def fit_lines(lines: list[str], budget: int = MAX_OUTPUT_CHARS) -> int:
     """How many of ``lines`` fit in ``budget`` characters (at least one)."""
     used = 0
     for i, line in enumerate(lines):
@@ -398,7 +411,8 @@ def _fit(lines: list[str], budget: int = MAX_OUTPUT_CHARS) -> int:
     return len(lines)
 
 
-def _encode_text(content: str) -> bytes:
+def encode_text(content: str) -> bytes:
+    """``content`` as UTF-8, or :class:`ToolError` if it cannot be encoded or exceeds :data:`MAX_FILE_BYTES`."""
     try:
         data = content.encode("utf-8")
     except UnicodeEncodeError:
@@ -450,6 +464,135 @@ def _from_headers(key: str, headers: Mapping[str, str], data: bytes | None = Non
 
 def _missing(err: S3Error) -> bool:
     return err.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound")
+
+
+# --------------------------------------------------------------------------- shared tool logic
+#
+# The storage-independent parts of the tools, shared by RunFileSystem and
+# memoryfs.MemoryFileSystem so that both give the same answers and messages.
+
+
+def read_window(path: str, text: str, size: int, offset: int, limit: int) -> ReadResult:
+    """The read_file answer for ``text``, the whole content (``size`` bytes) of the file at ``path``.
+
+    Lines ``offset`` (0-based, negative means 0) to ``offset + limit`` numbered like ``cat -n``,
+    long lines clipped, cut to the output budget, with a hint where to read on; a blank file
+    gives :data:`EMPTY_FILE_NOTE`, an offset past the end raises :class:`ToolError`.
+    """
+    lines = split_lines(text)
+    result = ReadResult(path=path, size=size, total_lines=len(lines))
+    if not text.strip():
+        result.output = EMPTY_FILE_NOTE
+        return result
+    offset = max(offset, 0)
+    if offset >= len(lines):
+        raise ToolError(f"line offset {offset} is past the end of {path} ({len(lines)} lines)")
+    numbered = [f"{offset + i + 1:6}\t{clip_line(line)}" for i, line in enumerate(lines[offset : offset + limit])]
+    numbered = numbered[: fit_lines(numbered)]
+    result.start_line, result.end_line = offset + 1, offset + len(numbered)
+    if result.end_line < len(lines):
+        result.next_offset = result.end_line
+        rest = len(lines) - result.end_line
+        numbered.append(f"... [{rest} more lines; read_file with offset={result.next_offset} to continue]")
+    result.output = "\n".join(numbered)
+    return result
+
+
+def _shown(entries: list[FileEntry], render: Callable[[FileEntry], str]) -> tuple[list[FileEntry], list[str], bool]:
+    """``entries`` sorted by path and cut to :data:`MAX_ENTRIES` and the output budget:
+    (entries shown, their lines, whether any were left out)."""
+    ordered = sorted(entries, key=lambda e: e.path)
+    lines = [render(e) for e in ordered[:MAX_ENTRIES]]
+    lines = lines[: fit_lines(lines)]
+    return ordered[: len(lines)], lines, len(lines) < len(ordered)
+
+
+def ls_listing(entries: list[FileEntry], dir_path: str) -> LsResult:
+    """The ls answer for ``entries``, the contents of the directory ``dir_path`` (ending with "/")."""
+    shown, lines, truncated = _shown(entries, lambda e: e.path if e.is_dir else f"{e.path} ({e.size} bytes)")
+    if truncated:
+        lines.append(f"... [only the first {len(shown)} entries are shown]")
+    return LsResult(output="\n".join(lines) or f"No files in {dir_path}", entries=shown, truncated=truncated)
+
+
+def parse_glob_pattern(pattern: str) -> re.Pattern[str]:
+    """The glob tool's ``pattern`` argument compiled (see :func:`compile_glob`); empty is a :class:`ToolError`."""
+    if not pattern.strip("/"):
+        raise ToolError("pattern must not be empty, e.g. **/*.md")
+    return compile_glob(pattern.lstrip("/"))
+
+
+def glob_listing(matches: list[FileEntry]) -> GlobResult:
+    """The glob answer for the files in ``matches``."""
+    shown, lines, truncated = _shown(matches, lambda e: e.path)
+    if truncated:
+        lines.append(f"... [only the first {len(shown)} files are shown; use a narrower pattern]")
+    return GlobResult(output="\n".join(lines) or "No files found", matches=shown, truncated=truncated)
+
+
+def grep_path_filter(glob: str | None, dir_path: str) -> Callable[[str], bool]:
+    """Which agent paths under ``dir_path`` (ending with "/") grep's ``glob`` argument admits.
+
+    No glob admits every path. A glob without "/" matches file names at any depth, like
+    ripgrep's --glob; otherwise it matches the path relative to ``dir_path``.
+    An invalid glob raises :class:`ToolError` here, before any file is read.
+    """
+    if not glob:
+        return lambda path: True
+    regex = compile_glob(glob.lstrip("/"))
+    if "/" not in glob.strip("/"):
+        return lambda path: regex.fullmatch(path.rsplit("/", 1)[-1]) is not None
+    return lambda path: regex.fullmatch(path[len(dir_path) :]) is not None
+
+
+def grep_texts(pattern: str, files: Iterable[tuple[str, str]]) -> GrepResult:
+    """The grep answer: lines of ``files`` ((agent path, text) pairs) containing ``pattern`` literally.
+
+    ``files`` is consumed lazily and in order; it is left unfinished once
+    :data:`MAX_GREP_MATCHES` matches or the output budget are reached.
+    """
+    matches: list[GrepMatch] = []
+    truncated = False
+    budget = MAX_OUTPUT_CHARS
+    for path, text in files:
+        for number, line in enumerate(split_lines(text), 1):
+            if pattern in line:
+                match = GrepMatch(path=path, line=number, text=clip_line(line))
+                budget -= len(path) + len(match.text) + 12
+                if len(matches) == MAX_GREP_MATCHES or (budget < 0 and matches):
+                    truncated = True
+                    break
+                matches.append(match)
+        if truncated:
+            break
+    lines = [f"{m.path}:{m.line}:{m.text}" for m in matches]
+    if truncated:
+        lines.append(f"... [only the first {len(matches)} matches are shown; narrow the search with path or glob]")
+    return GrepResult(output="\n".join(lines) or "No matches found", matches=matches, truncated=truncated)
+
+
+def check_edit_strings(old_string: str, new_string: str) -> None:
+    """The edit_file arguments checked before the file's text is needed."""
+    if not old_string:
+        raise ToolError("old_string must not be empty; use write_file to create a file")
+    if old_string == new_string:
+        raise ToolError("old_string and new_string are identical; there is nothing to change")
+
+
+def replace_exact(text: str, old_string: str, new_string: str, replace_all: bool, path: str) -> tuple[str, int]:
+    """``text`` with ``old_string`` replaced, and the number of replacements.
+
+    ``old_string`` must occur (once, unless ``replace_all``), else :class:`ToolError`.
+    """
+    count = text.count(old_string)
+    if count == 0:
+        raise ToolError(f"old_string not found in {path}; read_file shows the current text")
+    if count > 1 and not replace_all:
+        raise ToolError(
+            f"old_string appears {count} times in {path}; pass replace_all=true to replace every "
+            "occurrence, or include more surrounding context to make it unique"
+        )
+    return text.replace(old_string, new_string), count  # count == 1 unless replace_all
 
 
 # --------------------------------------------------------------------------- the file system
@@ -622,16 +765,7 @@ class RunFileSystem:
             if stored is None:
                 raise ToolError(f"no such file or directory: {target.path}")
             entries.append(FileEntry(path=target.path, size=stored.size))
-        entries.sort(key=lambda e: e.path)
-        lines = [e.path if e.is_dir else f"{e.path} ({e.size} bytes)" for e in entries[:MAX_ENTRIES]]
-        lines = lines[: _fit(lines)]
-        truncated = len(lines) < len(entries)
-        entries = entries[: len(lines)]
-        if truncated:
-            lines.append(f"... [only the first {len(entries)} entries are shown]")
-        return LsResult(
-            output="\n".join(lines) or f"No files in {target.dir_path}", entries=entries, truncated=truncated
-        )
+        return ls_listing(entries, target.dir_path)
 
     def _read_file(self, file_path: str, offset: int, limit: int) -> ReadResult:
         target = self._target(file_path)
@@ -642,23 +776,7 @@ class RunFileSystem:
             raise self._not_found(target)
         assert stored.data is not None
         text = _decode_text(stored.data, target.path)
-        lines = _lines(text)
-        result = ReadResult(path=target.path, size=len(stored.data), total_lines=len(lines))
-        if not text.strip():
-            result.output = EMPTY_FILE_NOTE
-            return result
-        offset = max(offset, 0)
-        if offset >= len(lines):
-            raise ToolError(f"line offset {offset} is past the end of {target.path} ({len(lines)} lines)")
-        numbered = [f"{offset + i + 1:6}\t{_clip(line)}" for i, line in enumerate(lines[offset : offset + limit])]
-        numbered = numbered[: _fit(numbered)]
-        result.start_line, result.end_line = offset + 1, offset + len(numbered)
-        if result.end_line < len(lines):
-            result.next_offset = result.end_line
-            rest = len(lines) - result.end_line
-            numbered.append(f"... [{rest} more lines; read_file with offset={result.next_offset} to continue]")
-        result.output = "\n".join(numbered)
-        return result
+        return read_window(target.path, text, len(stored.data), offset, limit)
 
     def _written(self, target: Target, stored: _Stored, result_type: type[W], output: str) -> W:
         return result_type(
@@ -672,7 +790,7 @@ class RunFileSystem:
 
     def _write_file(self, file_path: str, content: str, operation_id: str) -> WriteResult:
         target = self._target(file_path, write=True)
-        data = _encode_text(content)
+        data = encode_text(content)
         digest = _sha256(data)
         existing = self._stat(target.key)
         if existing is not None:
@@ -712,20 +830,10 @@ class RunFileSystem:
         if replayed and stored.sha256 == _sha256(stored.data):
             # This very operation produced the current object: a retry after a lost result.
             return self._edited(target, stored)
-        if not old_string:
-            raise ToolError("old_string must not be empty; use write_file to create a file")
-        if old_string == new_string:
-            raise ToolError("old_string and new_string are identical; there is nothing to change")
+        check_edit_strings(old_string, new_string)
         text = _decode_text(stored.data, target.path)
-        count = text.count(old_string)
-        if count == 0:
-            raise ToolError(f"old_string not found in {target.path}; read_file shows the current text")
-        if count > 1 and not replace_all:
-            raise ToolError(
-                f"old_string appears {count} times in {target.path}; pass replace_all=true to replace every "
-                "occurrence, or include more surrounding context to make it unique"
-            )
-        data = _encode_text(text.replace(old_string, new_string))  # count == 1 unless replace_all
+        new_text, count = replace_exact(text, old_string, new_string, replace_all, target.path)
+        data = encode_text(new_text)
         digest = _sha256(data)
         content_type = stored.content_type or content_type_for(target.path, text=True)
         self._put(
@@ -745,44 +853,32 @@ class RunFileSystem:
 
     def _glob(self, pattern: str, path: str) -> GlobResult:
         target = self._target(path)
-        if not pattern.strip("/"):
-            raise ToolError("pattern must not be empty, e.g. **/*.md")
-        regex = compile_glob(pattern.lstrip("/"))
+        regex = parse_glob_pattern(pattern)
         matches = []
         for root, key, size in self._walk(target):
             agent = self._agent_path(root, key)
             if regex.fullmatch(agent[len(target.dir_path) :]):
                 matches.append(FileEntry(path=agent, size=size))
-        matches.sort(key=lambda e: e.path)
-        lines = [m.path for m in matches[:MAX_ENTRIES]]
-        lines = lines[: _fit(lines)]
-        truncated = len(lines) < len(matches)
-        matches = matches[: len(lines)]
-        if truncated:
-            lines.append(f"... [only the first {len(matches)} files are shown; use a narrower pattern]")
-        return GlobResult(output="\n".join(lines) or "No files found", matches=matches, truncated=truncated)
+        return glob_listing(matches)
 
     def _grep(self, pattern: str, path: str | None, glob: str | None) -> GrepResult:
         target = self._target(path or "/")
         if not pattern:
             raise ToolError("pattern must not be empty")
-        file_filter = compile_glob(glob.lstrip("/")) if glob else None
-        # A glob without "/" matches file names at any depth, like ripgrep's --glob.
-        by_name = glob is not None and "/" not in glob.strip("/")
+        admits = grep_path_filter(glob, target.dir_path)
         single = self._stat(target.key) if target.rel else None
         if single is not None:
             candidates = [(target.path, target.key, single.size)]
         else:
             candidates = sorted((self._agent_path(root, key), key, size) for root, key, size in self._walk(target))
-        matches: list[GrepMatch] = []
-        truncated = False
-        budget = MAX_OUTPUT_CHARS
+        return grep_texts(pattern, self._texts(candidates, admits))
+
+    def _texts(
+        self, candidates: list[tuple[str, str, int]], admits: Callable[[str], bool]
+    ) -> Iterator[tuple[str, str]]:
+        """(agent path, text) of the admitted UTF-8 candidates, fetched one at a time as grep asks."""
         for agent, key, size in candidates:
-            if file_filter is not None:
-                subject = agent.rsplit("/", 1)[-1] if by_name else agent[len(target.dir_path) :]
-                if not file_filter.fullmatch(subject):
-                    continue
-            if size > MAX_FILE_BYTES:
+            if not admits(agent) or size > MAX_FILE_BYTES:
                 continue
             stored = self._get(key, agent)
             if stored is None or stored.data is None:
@@ -791,20 +887,7 @@ class RunFileSystem:
                 text = stored.data.decode("utf-8")
             except UnicodeDecodeError:
                 continue  # binary files have no lines to search
-            for number, line in enumerate(_lines(text), 1):
-                if pattern in line:
-                    match = GrepMatch(path=agent, line=number, text=_clip(line))
-                    budget -= len(agent) + len(match.text) + 12
-                    if len(matches) == MAX_GREP_MATCHES or (budget < 0 and matches):
-                        truncated = True
-                        break
-                    matches.append(match)
-            if truncated:
-                break
-        lines = [f"{m.path}:{m.line}:{m.text}" for m in matches]
-        if truncated:
-            lines.append(f"... [only the first {len(matches)} matches are shown; narrow the search with path or glob]")
-        return GrepResult(output="\n".join(lines) or "No matches found", matches=matches, truncated=truncated)
+            yield agent, text
 
     def _write_report(
         self, name: str, content: str | bytes, content_type: str | None, operation_id: str | None

@@ -41,22 +41,17 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 from langgraph.store.base import BaseStore, GetOp, Item
 
 from deepagents_temporal.filestore import (
     DEFAULT_READ_LIMIT,
-    EMPTY_FILE_NOTE,
-    MAX_ENTRIES,
     MAX_FILE_BYTES,
-    MAX_GREP_MATCHES,
-    MAX_OUTPUT_CHARS,
     EditResult,
     FileEntry,
     GlobResult,
-    GrepMatch,
     GrepResult,
     LsResult,
     PathError,
@@ -65,13 +60,17 @@ from deepagents_temporal.filestore import (
     ToolError,
     ToolResult,
     WriteResult,
-    _clip,
-    _encode_text,
-    _fit,
-    _lines,
-    compile_glob,
+    check_edit_strings,
     content_type_for,
+    encode_text,
+    glob_listing,
+    grep_path_filter,
+    grep_texts,
+    ls_listing,
     map_path,
+    parse_glob_pattern,
+    read_window,
+    replace_exact,
 )
 
 __all__ = [
@@ -169,7 +168,7 @@ def _check_operation(operation_id: str) -> str:
 
 
 def _encode_memory(content: str) -> bytes:
-    data = _encode_text(content)  # UTF-8 and size checks
+    data = encode_text(content)  # UTF-8 and size checks
     if "\x00" in content:
         # PostgreSQL's jsonb cannot hold U+0000 in a string.
         raise ToolError("content contains NUL characters (\\x00), which memory files cannot hold")
@@ -335,16 +334,7 @@ class MemoryFileSystem:
             if item is None:
                 raise ToolError(f"no such file or directory: {target.path}")
             entries.append(FileEntry(path=target.path, size=_size(item)))
-        entries.sort(key=lambda e: e.path)
-        lines = [e.path if e.is_dir else f"{e.path} ({e.size} bytes)" for e in entries[:MAX_ENTRIES]]
-        lines = lines[: _fit(lines)]
-        truncated = len(lines) < len(entries)
-        entries = entries[: len(lines)]
-        if truncated:
-            lines.append(f"... [only the first {len(entries)} entries are shown]")
-        return LsResult(
-            output="\n".join(lines) or f"No files in {target.dir_path}", entries=entries, truncated=truncated
-        )
+        return ls_listing(entries, target.dir_path)
 
     async def _read_file(self, file_path: str, offset: int, limit: int) -> ReadResult:
         target = self._target(file_path)
@@ -354,23 +344,7 @@ class MemoryFileSystem:
         if item is None:
             raise await self._not_found(target)
         text = self._text(target, item)
-        lines = _lines(text)
-        result = ReadResult(path=target.path, size=len(text.encode("utf-8", "replace")), total_lines=len(lines))
-        if not text.strip():
-            result.output = EMPTY_FILE_NOTE
-            return result
-        offset = max(offset, 0)
-        if offset >= len(lines):
-            raise ToolError(f"line offset {offset} is past the end of {target.path} ({len(lines)} lines)")
-        numbered = [f"{offset + i + 1:6}\t{_clip(line)}" for i, line in enumerate(lines[offset : offset + limit])]
-        numbered = numbered[: _fit(numbered)]
-        result.start_line, result.end_line = offset + 1, offset + len(numbered)
-        if result.end_line < len(lines):
-            result.next_offset = result.end_line
-            rest = len(lines) - result.end_line
-            numbered.append(f"... [{rest} more lines; read_file with offset={result.next_offset} to continue]")
-        result.output = "\n".join(numbered)
-        return result
+        return read_window(target.path, text, len(text.encode("utf-8", "replace")), offset, limit)
 
     async def _write_file(self, file_path: str, content: str, operation_id: str) -> WriteResult:
         target = self._target(file_path, write=True)
@@ -418,19 +392,8 @@ class MemoryFileSystem:
         ):
             # This very operation produced the current content: a retry after a lost result.
             return self._edited(target, text, replacements)
-        if not old_string:
-            raise ToolError("old_string must not be empty; use write_file to create a file")
-        if old_string == new_string:
-            raise ToolError("old_string and new_string are identical; there is nothing to change")
-        count = text.count(old_string)
-        if count == 0:
-            raise ToolError(f"old_string not found in {target.path}; read_file shows the current text")
-        if count > 1 and not replace_all:
-            raise ToolError(
-                f"old_string appears {count} times in {target.path}; pass replace_all=true to replace every "
-                "occurrence, or include more surrounding context to make it unique"
-            )
-        new_text = text.replace(old_string, new_string)  # count == 1 unless replace_all
+        check_edit_strings(old_string, new_string)
+        new_text, count = replace_exact(text, old_string, new_string, replace_all, target.path)
         data = _encode_memory(new_text)
         new_value = {"content": new_text, "sha256": _sha256(data), "operation_id": operation_id, "replacements": count}
         await self.store.aput(self.namespace, target.rel, new_value)
@@ -438,56 +401,32 @@ class MemoryFileSystem:
 
     async def _glob(self, pattern: str, path: str) -> GlobResult:
         target = self._target(path)
-        if not pattern.strip("/"):
-            raise ToolError("pattern must not be empty, e.g. **/*.md")
-        regex = compile_glob(pattern.lstrip("/"))
+        regex = parse_glob_pattern(pattern)
         prefix = f"{target.rel}/" if target.rel else ""
         matches = [
             FileEntry(path=self._agent_path(item.key), size=_size(item))
             for item in await self._items(prefix)
             if regex.fullmatch(item.key[len(prefix) :])
         ]
-        lines = [m.path for m in matches[:MAX_ENTRIES]]
-        lines = lines[: _fit(lines)]
-        truncated = len(lines) < len(matches)
-        matches = matches[: len(lines)]
-        if truncated:
-            lines.append(f"... [only the first {len(matches)} files are shown; use a narrower pattern]")
-        return GlobResult(output="\n".join(lines) or "No files found", matches=matches, truncated=truncated)
+        return glob_listing(matches)
 
     async def _grep(self, pattern: str, path: str | None, glob: str | None) -> GrepResult:
         target = self._target(path or MEMORIES_ROOT)
         if not pattern:
             raise ToolError("pattern must not be empty")
-        file_filter = compile_glob(glob.lstrip("/")) if glob else None
-        # A glob without "/" matches file names at any depth, like ripgrep's --glob.
-        by_name = glob is not None and "/" not in glob.strip("/")
+        admits = grep_path_filter(glob, target.dir_path)
         single = await self._get(target.rel) if target.rel else None
         prefix = f"{target.rel}/" if target.rel else ""
         candidates = [single] if single is not None else await self._items(prefix)
-        matches: list[GrepMatch] = []
-        truncated = False
-        budget = MAX_OUTPUT_CHARS
+        return grep_texts(pattern, self._texts(candidates, admits))
+
+    def _texts(self, candidates: list[Item], admits: Callable[[str], bool]) -> Iterator[tuple[str, str]]:
+        """(agent path, text) of the admitted memory files, in order."""
         for item in candidates:
             agent = self._agent_path(item.key)
-            if file_filter is not None:
-                subject = agent.rsplit("/", 1)[-1] if by_name else item.key[len(prefix) :]
-                if not file_filter.fullmatch(subject):
-                    continue
+            if not admits(agent):
+                continue
             text = _content(item)
             if text is None or len(text.encode("utf-8", "replace")) > MAX_FILE_BYTES:
                 continue  # not a text file, or too large to search whole
-            for number, line in enumerate(_lines(text), 1):
-                if pattern in line:
-                    match = GrepMatch(path=agent, line=number, text=_clip(line))
-                    budget -= len(agent) + len(match.text) + 12
-                    if len(matches) == MAX_GREP_MATCHES or (budget < 0 and matches):
-                        truncated = True
-                        break
-                    matches.append(match)
-            if truncated:
-                break
-        lines = [f"{m.path}:{m.line}:{m.text}" for m in matches]
-        if truncated:
-            lines.append(f"... [only the first {len(matches)} matches are shown; narrow the search with path or glob]")
-        return GrepResult(output="\n".join(lines) or "No matches found", matches=matches, truncated=truncated)
+            yield agent, text

@@ -89,7 +89,8 @@ class AgentWorkflow:
         self._child_usage = TokenUsage()
         self._models_used: list[str] = []
         self._run_id = ""
-        self._artifacts: list[ArtifactInfo] = []
+        # One entry per object key, the latest write's (an edit replaces a write).
+        self._artifacts: dict[str, ArtifactInfo] = {}
         self._usage = TokenUsage()
         # PostgreSQL bookkeeping: rows are batched per step and written by
         # the record activity without holding up the loop.
@@ -156,7 +157,7 @@ class AgentWorkflow:
             await self._finish(is_root, RunStatus.FAILED, reason)
             raise
         await self._finish(is_root, RunStatus.COMPLETED, None)
-        result.artifacts = list(self._artifacts)
+        result.artifacts = list(self._artifacts.values())
         return result
 
     async def _agent_loop(self, request: AgentInput, profile: Profile, spec: AgentSpec) -> AgentResult:
@@ -426,7 +427,7 @@ class AgentWorkflow:
         child.status = "completed"
         self._child_usage = self._child_usage + result.usage
         # Recorded by the child itself; kept here so the run's result lists everything.
-        self._artifacts.extend(result.artifacts)
+        self._artifacts.update((a.key, a) for a in result.artifacts)
         for model in result.models_used:
             if model not in self._models_used:
                 self._models_used.append(model)
@@ -523,7 +524,7 @@ class AgentWorkflow:
         self._decision_seq += 1
 
     def _add_artifact(self, artifact: ArtifactInfo) -> None:
-        self._artifacts.append(artifact)
+        self._artifacts[artifact.key] = artifact
         self._records.artifacts.append(
             ArtifactRecord(
                 run_id=self._run_id,

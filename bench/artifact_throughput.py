@@ -1,0 +1,250 @@
+"""Write throughput of the agents' file tools against raw put_object on the same S3 server.
+
+For each object size (64 KiB and 1 MiB by default), N objects are written one
+after another, three ways, against the same server and bucket:
+
+  raw        minio ``put_object`` of the bytes (one request per object)
+  write_file ``RunFileSystem.write_file``: path mapping, existence and folder
+             checks, the put with its idempotency metadata
+  file_tool  the ``file_tool`` activity in the app's own worker (``build_worker``),
+             called by a workflow the way ``AgentWorkflow`` calls it: the tool
+             call carries a reference to the model's reply, stored in the
+             bucket beforehand as the model activity does in a run (the
+             activity fetches it from the bucket: a cold cache)
+
+A fourth timing, the same workflow calling a no-op activity N times, shows
+what Temporal's dispatch of one activity costs on its own. Modes are
+interleaved, repeated, and the median time of each is kept. Prints MiB/s of
+each mode per size and, last, the figure to compare: the file tools'
+throughput / raw put_object throughput over all bytes (goal >= 0.8).
+
+    python bench/artifact_throughput.py [--sizes 65536 1048576] [--count 40] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import statistics
+import sys
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pydantic import BaseModel, SecretStr  # noqa: E402
+from temporalio import activity, workflow  # noqa: E402
+from temporalio.client import Client  # noqa: E402
+from temporalio.exceptions import ApplicationError  # noqa: E402
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
+
+from deepagents_temporal.conversation import ConversationStore  # noqa: E402
+from deepagents_temporal.devstack import DevStack, start_dev_stack  # noqa: E402
+from deepagents_temporal.filestore import RunFileSystem  # noqa: E402
+from deepagents_temporal.runtime import build_worker, connect, hard_exit, open_database, s3_client  # noqa: E402
+from deepagents_temporal.s3 import ensure_bucket  # noqa: E402
+from deepagents_temporal.schema import FileToolInput, FileToolOutput, Message, ToolCall  # noqa: E402
+from deepagents_temporal.settings import Settings  # noqa: E402
+
+MIB = 1024 * 1024
+
+
+class WriteBatch(BaseModel):
+    run_id: str
+    calls: list[ToolCall]
+    # The app worker's queue, where file_tool runs.
+    activity_queue: str
+    # Call a no-op activity instead: what Temporal's dispatch alone costs per call.
+    floor: bool = False
+
+
+@activity.defn(name="bench_noop")
+async def bench_noop(request: FileToolInput) -> None:
+    return None
+
+
+@workflow.defn(name="FileToolWriteBench")
+class FileToolWriteBench:
+    """Calls file_tool once per call, one after another, like an agent's successive write_file calls."""
+
+    @workflow.run
+    async def run(self, batch: WriteBatch) -> int:
+        written = 0
+        for call in batch.calls:
+            if batch.floor:
+                await workflow.execute_activity(
+                    bench_noop,
+                    FileToolInput(run_id=batch.run_id, agent="bench", call=call, profile="qa"),
+                    start_to_close_timeout=timedelta(seconds=120),
+                )
+                continue
+            output: FileToolOutput = await workflow.execute_activity(
+                "file_tool",
+                FileToolInput(run_id=batch.run_id, agent="bench", call=call, profile="qa"),
+                result_type=FileToolOutput,
+                task_queue=batch.activity_queue,
+                start_to_close_timeout=timedelta(seconds=120),
+            )
+            if output.error or output.artifact is None:
+                raise ApplicationError(f"write failed: {output.error}", non_retryable=True)
+            written += output.artifact.size
+        return written
+
+
+def content_of(size: int, seed: str) -> str:
+    line = ((seed + " lorem ipsum dolor sit amet ") * 8)[:99] + "\n"
+    return (line * (size // len(line) + 1))[:size]
+
+
+async def raw_puts(s3, bucket: str, size: int, count: int) -> float:
+    prefix = f"bench-raw/{uuid.uuid4().hex[:8]}/"
+    blobs = [content_of(size, f"raw{i}").encode("utf-8") for i in range(count)]
+    started = time.perf_counter()
+    for i, data in enumerate(blobs):
+        await asyncio.to_thread(
+            s3.put_object, bucket, f"{prefix}f-{i:04d}.txt", io.BytesIO(data), len(data),
+            content_type="text/plain; charset=utf-8",
+        )
+    return time.perf_counter() - started
+
+
+async def filesystem_writes(s3, bucket: str, size: int, count: int) -> float:
+    fs = RunFileSystem(s3, bucket, f"bench-fs-{uuid.uuid4().hex[:8]}")
+    contents = [content_of(size, f"fs{i}") for i in range(count)]
+    started = time.perf_counter()
+    for i, content in enumerate(contents):
+        result = await fs.write_file(f"/out/f-{i:04d}.txt", content, operation_id=f"bench/{i}")
+        assert result.ok, result.error
+    return time.perf_counter() - started
+
+
+def store_reply(store: ConversationStore, run_id: str, reply: Message) -> str:
+    """Store a model reply the way call_model does: the segment hash is what ToolCall.args_stored_in names."""
+    return store.append(run_id, None, [reply])
+
+
+async def activity_writes(
+    client: Client,
+    task_queue: str,
+    activity_queue: str,
+    store: ConversationStore,
+    size: int,
+    count: int,
+    floor: bool = False,
+) -> float:
+    run_id = f"bench-act-{uuid.uuid4().hex[:8]}"
+    calls = []
+    for i in range(count):
+        call = ToolCall(id=f"call_{i}", name="write_file", args={"file_path": f"/out/f-{i:04d}.txt", "content": content_of(size, f"act{i}")})
+        # What call_model does with a reply whose arguments are large: store it, send a reference.
+        digest = await asyncio.to_thread(store_reply, store, run_id, Message(role="assistant", tool_calls=[call]))
+        calls.append(ToolCall(id=call.id, name=call.name, args_stored_in=digest))
+    started = time.perf_counter()
+    written = await client.execute_workflow(
+        FileToolWriteBench.run,
+        WriteBatch(run_id=run_id, calls=calls, activity_queue=activity_queue, floor=floor),
+        id=run_id,
+        task_queue=task_queue,
+    )
+    elapsed = time.perf_counter() - started
+    assert written == (0 if floor else size * count), written
+    return elapsed
+
+
+async def main(sizes: list[int], count: int, repeats: int) -> None:
+    stack: DevStack = await start_dev_stack(ephemeral=True)
+    pool = None
+    try:
+        settings = Settings(
+            temporal_address=stack.temporal_address,
+            temporal_task_queue=f"bench-{uuid.uuid4().hex[:6]}",
+            s3_endpoint=stack.s3_endpoint,
+            s3_access_key=SecretStr(stack.s3_access_key),
+            s3_secret_key=SecretStr(stack.s3_secret_key),
+            s3_bucket="bench-artifacts",
+            database_url=SecretStr(stack.database_url),
+        )
+        client = await connect(settings)
+        s3 = s3_client(settings)
+        bucket = settings.s3_bucket
+        await asyncio.to_thread(ensure_bucket, s3, bucket)
+        pool = await open_database(settings)
+        app_worker = await build_worker(client, settings, pool)
+        app_queue = settings.temporal_task_queue
+        # The bench workflow (defined here, so unsandboxed) and the no-op floor on their own queue.
+        bench_queue = f"{app_queue}-bench"
+        bench_worker = Worker(
+            client,
+            task_queue=bench_queue,
+            workflows=[FileToolWriteBench],
+            activities=[bench_noop],
+            workflow_runner=UnsandboxedWorkflowRunner(),
+        )
+        # A store of its own: the activity fetches each reply from the bucket
+        # (in a run the worker that stored it usually still has it cached).
+        message_store = ConversationStore(s3_client(settings), bucket)
+        totals = {"raw": 0.0, "write_file": 0.0, "file_tool": 0.0, "floor": 0.0}
+        total_bytes = 0
+        async with app_worker, bench_worker:
+            # Warm-up: connections, the first write's stall, the worker's first task.
+            await raw_puts(s3, bucket, 4096, 4)
+            await filesystem_writes(s3, bucket, 4096, 4)
+            await activity_writes(client, bench_queue, app_queue, message_store, 4096, 4)
+            print(f"{'size':>9} {'N':>4} {'raw MiB/s':>10} {'write_file MiB/s':>17} {'file_tool MiB/s':>16} "
+                  f"{'write_file/raw':>15} {'file_tool/raw':>14} {'dispatch ms/call':>17}")
+            for size in sizes:
+                times: dict[str, list[float]] = {"raw": [], "write_file": [], "file_tool": [], "floor": []}
+                for _ in range(repeats):
+                    times["raw"].append(await raw_puts(s3, bucket, size, count))
+                    times["write_file"].append(await filesystem_writes(s3, bucket, size, count))
+                    times["file_tool"].append(
+                        await activity_writes(client, bench_queue, app_queue, message_store, size, count)
+                    )
+                    times["floor"].append(
+                        await activity_writes(client, bench_queue, app_queue, message_store, size, count, floor=True)
+                    )
+                median = {mode: statistics.median(t) for mode, t in times.items()}
+                for mode, t in median.items():
+                    totals[mode] += t
+                total_bytes += size * count
+                rate = {mode: size * count / MIB / t for mode, t in median.items()}
+                print(f"{size:>9} {count:>4} {rate['raw']:>10.1f} {rate['write_file']:>17.1f} {rate['file_tool']:>16.1f} "
+                      f"{rate['write_file'] / rate['raw']:>15.2f} {rate['file_tool'] / rate['raw']:>14.2f} "
+                      f"{median['floor'] / count * 1000:>17.1f}")
+        overall = {mode: total_bytes / MIB / t for mode, t in totals.items()}
+        storage_only = total_bytes / MIB / max(totals["file_tool"] - totals["floor"], 1e-9)
+        print(
+            f"overall MiB/s: raw {overall['raw']:.1f}, write_file {overall['write_file']:.1f}, "
+            f"file_tool {overall['file_tool']:.1f} ({storage_only:.1f} without the no-op activity dispatch time)"
+            + " (the activity fetches each reply from the bucket)"
+        )
+        print(
+            f"file-tool write throughput / raw put_object: file_tool activity "
+            f"{overall['file_tool'] / overall['raw']:.2f}, RunFileSystem.write_file "
+            f"{overall['write_file'] / overall['raw']:.2f} (goal >= 0.8)"
+        )
+    finally:
+        if pool is not None:
+            await pool.close()
+        await stack.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64 * 1024, MIB])
+    parser.add_argument("--count", type=int, default=40)
+    parser.add_argument("--timeout", type=float, default=900, help="give up after this many seconds")
+    parser.add_argument("--repeats", type=int, default=3)
+    options = parser.parse_args()
+    code = 0
+    try:
+        asyncio.run(
+            asyncio.wait_for(main(options.sizes, options.count, options.repeats), options.timeout)
+        )
+    except Exception as err:  # noqa: BLE001 - report, then leave without finalization
+        print(f"artifact_throughput failed: {type(err).__name__}: {err}", file=sys.stderr)
+        code = 1
+    hard_exit(code)
