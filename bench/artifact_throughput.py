@@ -1,7 +1,8 @@
 """Write throughput of the agents' file tools against raw put_object on the same S3 server.
 
-For each object size (64 KiB and 1 MiB by default), N objects are written one
-after another, three ways, against the same server and bucket:
+For each object size (64 KiB and 1 MiB by default), N objects are written
+three ways against the same server and bucket, one at a time and then several
+in flight at once (as parallel tool calls in one model turn do):
 
   raw        minio ``put_object`` of the bytes (one request per object)
   write_file ``RunFileSystem.write_file``: path mapping, existence and folder
@@ -15,10 +16,11 @@ after another, three ways, against the same server and bucket:
 A fourth timing, the same workflow calling a no-op activity N times, shows
 what Temporal's dispatch of one activity costs on its own. Modes are
 interleaved, repeated, and the median time of each is kept. Prints MiB/s of
-each mode per size and, last, the figure to compare: the file tools'
-throughput / raw put_object throughput over all bytes (goal >= 0.8).
+each mode per size and, last, the figures to compare for each level of
+parallelism: the file tools' throughput / raw put_object throughput over all
+bytes (goal >= 0.8).
 
-    python bench/artifact_throughput.py [--sizes 65536 1048576] [--count 40] [--repeats 3]
+    python bench/artifact_throughput.py [--sizes 65536 1048576] [--count 40] [--repeats 3] [--parallel 1 8]
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ MIB = 1024 * 1024
 class WriteBatch(BaseModel):
     run_id: str
     calls: list[ToolCall]
+    # Writes in flight at once, as with parallel tool calls in one model turn.
+    parallel: int = 1
     # The app worker's queue, where file_tool runs.
     activity_queue: str
     # Call a no-op activity instead: what Temporal's dispatch alone costs per call.
@@ -73,25 +77,27 @@ class FileToolWriteBench:
     @workflow.run
     async def run(self, batch: WriteBatch) -> int:
         written = 0
-        for call in batch.calls:
-            if batch.floor:
-                await workflow.execute_activity(
-                    bench_noop,
-                    FileToolInput(run_id=batch.run_id, agent="bench", call=call, profile="qa"),
-                    start_to_close_timeout=timedelta(seconds=120),
-                )
-                continue
-            output: FileToolOutput = await workflow.execute_activity(
-                "file_tool",
-                FileToolInput(run_id=batch.run_id, agent="bench", call=call, profile="qa"),
-                result_type=FileToolOutput,
-                task_queue=batch.activity_queue,
-                start_to_close_timeout=timedelta(seconds=120),
-            )
-            if output.error or output.artifact is None:
-                raise ApplicationError(f"write failed: {output.error}", non_retryable=True)
-            written += output.artifact.size
+        for start in range(0, len(batch.calls), batch.parallel):
+            chunk = batch.calls[start : start + batch.parallel]
+            for size in await asyncio.gather(*(self._write(batch, call) for call in chunk)):
+                written += size
         return written
+
+    async def _write(self, batch: WriteBatch, call: ToolCall) -> int:
+        request = FileToolInput(run_id=batch.run_id, agent="bench", call=call, profile="qa")
+        if batch.floor:
+            await workflow.execute_activity(bench_noop, request, start_to_close_timeout=timedelta(seconds=120))
+            return 0
+        output: FileToolOutput = await workflow.execute_activity(
+            "file_tool",
+            request,
+            result_type=FileToolOutput,
+            task_queue=batch.activity_queue,
+            start_to_close_timeout=timedelta(seconds=120),
+        )
+        if output.error or output.artifact is None:
+            raise ApplicationError(f"write failed: {output.error}", non_retryable=True)
+        return output.artifact.size
 
 
 def content_of(size: int, seed: str) -> str:
@@ -99,25 +105,40 @@ def content_of(size: int, seed: str) -> str:
     return (line * (size // len(line) + 1))[:size]
 
 
-async def raw_puts(s3, bucket: str, size: int, count: int) -> float:
+async def in_chunks(jobs: list, parallel: int) -> None:
+    """Run the coroutine factories ``jobs``, ``parallel`` at a time."""
+    for start in range(0, len(jobs), parallel):
+        await asyncio.gather(*(job() for job in jobs[start : start + parallel]))
+
+
+async def raw_puts(s3, bucket: str, size: int, count: int, parallel: int) -> float:
     prefix = f"bench-raw/{uuid.uuid4().hex[:8]}/"
     blobs = [content_of(size, f"raw{i}").encode("utf-8") for i in range(count)]
-    started = time.perf_counter()
-    for i, data in enumerate(blobs):
-        await asyncio.to_thread(
+
+    def put(i: int, data: bytes):
+        return lambda: asyncio.to_thread(
             s3.put_object, bucket, f"{prefix}f-{i:04d}.txt", io.BytesIO(data), len(data),
             content_type="text/plain; charset=utf-8",
         )
+
+    started = time.perf_counter()
+    await in_chunks([put(i, data) for i, data in enumerate(blobs)], parallel)
     return time.perf_counter() - started
 
 
-async def filesystem_writes(s3, bucket: str, size: int, count: int) -> float:
+async def filesystem_writes(s3, bucket: str, size: int, count: int, parallel: int) -> float:
     fs = RunFileSystem(s3, bucket, f"bench-fs-{uuid.uuid4().hex[:8]}")
     contents = [content_of(size, f"fs{i}") for i in range(count)]
+
+    def write(i: int, content: str):
+        async def job() -> None:
+            result = await fs.write_file(f"/out/f-{i:04d}.txt", content, operation_id=f"bench/{i}")
+            assert result.ok, result.error
+
+        return job
+
     started = time.perf_counter()
-    for i, content in enumerate(contents):
-        result = await fs.write_file(f"/out/f-{i:04d}.txt", content, operation_id=f"bench/{i}")
-        assert result.ok, result.error
+    await in_chunks([write(i, c) for i, c in enumerate(contents)], parallel)
     return time.perf_counter() - started
 
 
@@ -133,6 +154,7 @@ async def activity_writes(
     store: ConversationStore,
     size: int,
     count: int,
+    parallel: int,
     floor: bool = False,
 ) -> float:
     run_id = f"bench-act-{uuid.uuid4().hex[:8]}"
@@ -145,7 +167,7 @@ async def activity_writes(
     started = time.perf_counter()
     written = await client.execute_workflow(
         FileToolWriteBench.run,
-        WriteBatch(run_id=run_id, calls=calls, activity_queue=activity_queue, floor=floor),
+        WriteBatch(run_id=run_id, calls=calls, activity_queue=activity_queue, floor=floor, parallel=parallel),
         id=run_id,
         task_queue=task_queue,
     )
@@ -154,7 +176,7 @@ async def activity_writes(
     return elapsed
 
 
-async def main(sizes: list[int], count: int, repeats: int) -> None:
+async def main(sizes: list[int], count: int, repeats: int, parallels: list[int]) -> None:
     stack: DevStack = await start_dev_stack(ephemeral=True)
     pool = None
     try:
@@ -186,46 +208,49 @@ async def main(sizes: list[int], count: int, repeats: int) -> None:
         # A store of its own: the activity fetches each reply from the bucket
         # (in a run the worker that stored it usually still has it cached).
         message_store = ConversationStore(s3_client(settings), bucket)
-        totals = {"raw": 0.0, "write_file": 0.0, "file_tool": 0.0, "floor": 0.0}
+        totals = {p: {"raw": 0.0, "write_file": 0.0, "file_tool": 0.0, "floor": 0.0} for p in parallels}
         total_bytes = 0
         async with app_worker, bench_worker:
             # Warm-up: connections, the first write's stall, the worker's first task.
-            await raw_puts(s3, bucket, 4096, 4)
-            await filesystem_writes(s3, bucket, 4096, 4)
-            await activity_writes(client, bench_queue, app_queue, message_store, 4096, 4)
-            print(f"{'size':>9} {'N':>4} {'raw MiB/s':>10} {'write_file MiB/s':>17} {'file_tool MiB/s':>16} "
+            await raw_puts(s3, bucket, 4096, 4, 1)
+            await filesystem_writes(s3, bucket, 4096, 4, 1)
+            await activity_writes(client, bench_queue, app_queue, message_store, 4096, 4, 1)
+            print(f"{'size':>9} {'N':>4} {'parallel':>8} {'raw MiB/s':>10} {'write_file MiB/s':>17} {'file_tool MiB/s':>16} "
                   f"{'write_file/raw':>15} {'file_tool/raw':>14} {'dispatch ms/call':>17}")
             for size in sizes:
-                times: dict[str, list[float]] = {"raw": [], "write_file": [], "file_tool": [], "floor": []}
-                for _ in range(repeats):
-                    times["raw"].append(await raw_puts(s3, bucket, size, count))
-                    times["write_file"].append(await filesystem_writes(s3, bucket, size, count))
-                    times["file_tool"].append(
-                        await activity_writes(client, bench_queue, app_queue, message_store, size, count)
-                    )
-                    times["floor"].append(
-                        await activity_writes(client, bench_queue, app_queue, message_store, size, count, floor=True)
-                    )
-                median = {mode: statistics.median(t) for mode, t in times.items()}
-                for mode, t in median.items():
-                    totals[mode] += t
                 total_bytes += size * count
-                rate = {mode: size * count / MIB / t for mode, t in median.items()}
-                print(f"{size:>9} {count:>4} {rate['raw']:>10.1f} {rate['write_file']:>17.1f} {rate['file_tool']:>16.1f} "
-                      f"{rate['write_file'] / rate['raw']:>15.2f} {rate['file_tool'] / rate['raw']:>14.2f} "
-                      f"{median['floor'] / count * 1000:>17.1f}")
-        overall = {mode: total_bytes / MIB / t for mode, t in totals.items()}
-        storage_only = total_bytes / MIB / max(totals["file_tool"] - totals["floor"], 1e-9)
-        print(
-            f"overall MiB/s: raw {overall['raw']:.1f}, write_file {overall['write_file']:.1f}, "
-            f"file_tool {overall['file_tool']:.1f} ({storage_only:.1f} without the no-op activity dispatch time)"
-            + " (the activity fetches each reply from the bucket)"
-        )
-        print(
-            f"file-tool write throughput / raw put_object: file_tool activity "
-            f"{overall['file_tool'] / overall['raw']:.2f}, RunFileSystem.write_file "
-            f"{overall['write_file'] / overall['raw']:.2f} (goal >= 0.8)"
-        )
+                for parallel in parallels:
+                    times: dict[str, list[float]] = {"raw": [], "write_file": [], "file_tool": [], "floor": []}
+                    for _ in range(repeats):
+                        times["raw"].append(await raw_puts(s3, bucket, size, count, parallel))
+                        times["write_file"].append(await filesystem_writes(s3, bucket, size, count, parallel))
+                        times["file_tool"].append(
+                            await activity_writes(client, bench_queue, app_queue, message_store, size, count, parallel)
+                        )
+                        times["floor"].append(
+                            await activity_writes(
+                                client, bench_queue, app_queue, message_store, size, count, parallel, floor=True
+                            )
+                        )
+                    median = {mode: statistics.median(t) for mode, t in times.items()}
+                    for mode, t in median.items():
+                        totals[parallel][mode] += t
+                    rate = {mode: size * count / MIB / t for mode, t in median.items()}
+                    print(f"{size:>9} {count:>4} {parallel:>8} {rate['raw']:>10.1f} {rate['write_file']:>17.1f} "
+                          f"{rate['file_tool']:>16.1f} {rate['write_file'] / rate['raw']:>15.2f} "
+                          f"{rate['file_tool'] / rate['raw']:>14.2f} {median['floor'] / count * 1000:>17.1f}")
+        figures = []
+        for parallel in parallels:
+            overall = {mode: total_bytes / MIB / t for mode, t in totals[parallel].items()}
+            print(
+                f"overall, {parallel} in flight, MiB/s: raw {overall['raw']:.1f}, write_file "
+                f"{overall['write_file']:.1f}, file_tool {overall['file_tool']:.1f}"
+            )
+            figures.append(
+                f"{parallel} in flight: file_tool {overall['file_tool'] / overall['raw']:.2f}, "
+                f"write_file {overall['write_file'] / overall['raw']:.2f}"
+            )
+        print("file-tool write throughput / raw put_object: " + "; ".join(figures) + " (goal >= 0.8)")
     finally:
         if pool is not None:
             await pool.close()
@@ -238,11 +263,14 @@ if __name__ == "__main__":
     parser.add_argument("--count", type=int, default=40)
     parser.add_argument("--timeout", type=float, default=900, help="give up after this many seconds")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--parallel", type=int, nargs="+", default=[1, 8], help="writes in flight at once (default: 1 and 8)"
+    )
     options = parser.parse_args()
     code = 0
     try:
         asyncio.run(
-            asyncio.wait_for(main(options.sizes, options.count, options.repeats), options.timeout)
+            asyncio.wait_for(main(options.sizes, options.count, options.repeats, options.parallel), options.timeout)
         )
     except Exception as err:  # noqa: BLE001 - report, then leave without finalization
         print(f"artifact_throughput failed: {type(err).__name__}: {err}", file=sys.stderr)
