@@ -175,7 +175,8 @@ class ModelActivities:
             previous = [ModelAttemptError.model_validate(e) for e in info.heartbeat_details[0].get("errors", [])]
         chain = request.model_chain
         model = chain[len(previous) % len(chain)]
-        activity.heartbeat({"errors": [e.model_dump() for e in previous], "calling": model})
+        # No heartbeat up front (it would cost a server call per step): the
+        # details that matter, the earlier attempts' errors, persist anyway.
 
         # Off the critical path: the rows are written while the model thinks.
         recording = asyncio.ensure_future(self._write_records(request))
