@@ -483,6 +483,10 @@ def main(argv: list[str] | None = None) -> None:
         code = asyncio.run(args.handler(args))
     except KeyboardInterrupt:
         code = 130
+    except BrokenPipeError:
+        # Output piped into `head` that closed early: nothing left to say.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141
     except Exception as err:  # noqa: BLE001 - one clear line, not a traceback
         if args.verbose:
             traceback.print_exc()

@@ -131,6 +131,9 @@ async def build_worker(
 
 def hard_exit(code: int) -> None:
     """Leave without interpreter finalization (temporalio/sdk-python#300 SIGABRT)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # the reader went away; the exit code still matters
     os._exit(code)
