@@ -42,6 +42,8 @@ DEMO_MODEL = "offline-demo"
 DEMO_REPLY_SECONDS = 0.6
 POLL_SECONDS = 0.4
 ARTIFACT_LINK_HOURS = 24
+# Long runs need continue-as-new (not there yet), so the loop stays bounded.
+MAX_STEPS_LIMIT = 500
 
 
 def say(text: str = "") -> None:
@@ -53,7 +55,13 @@ class Services:
     client: Client
     settings: Settings
     ui_url: str | None
-    model_chain: list[str]
+    # The in-process worker's models (None: other workers decide).
+    model_chain: list[str] | None
+
+    def models_text(self) -> str:
+        if self.model_chain is None:
+            return "as configured on the workers (DEEPAGENT_MODEL, DEEPAGENT_FALLBACK_MODELS)"
+        return " -> ".join(self.model_chain)
 
     def run_link(self, workflow_id: str) -> str | None:
         if not self.ui_url:
@@ -77,12 +85,6 @@ def _with_stack(settings: Settings, stack: DevStack) -> Settings:
 
 def _wants_demo_model(settings: Settings) -> bool:
     return settings.openai_api_key is None and not settings.openai_base_url
-
-
-def _model_chain(settings: Settings) -> list[str]:
-    if _wants_demo_model(settings) and "DEEPAGENT_MODEL" not in os.environ:
-        return [DEMO_MODEL]
-    return settings.model_chain
 
 
 @asynccontextmanager
@@ -111,7 +113,8 @@ async def open_services(
                 settings = _with_stack(settings, stack)
                 run_worker = worker_needed
         client = await connect(settings)
-        model_chain = _model_chain(settings)
+        # Which models answer is the workers' setting; known here only for our own.
+        model_chain: list[str] | None = None
         if run_worker:
             if _wants_demo_model(settings):
                 llm = ScriptedLLM(brain=demo_brain)
@@ -123,9 +126,12 @@ async def open_services(
                 say(f"OpenAI-compatible server on {base_url} plays the model. Set them to use a real one.")
                 say("=" * 72)
                 settings = settings.model_copy(update={"openai_base_url": base_url})
+                if "DEEPAGENT_MODEL" not in os.environ:
+                    settings = settings.model_copy(update={"deepagent_model": DEMO_MODEL})
             pool = await open_database(settings)
             worker = await build_worker(client, settings, pool)
             worker_task = asyncio.create_task(worker.run())
+            model_chain = settings.model_chain
         yield Services(client=client, settings=settings, ui_url=settings.temporal_ui_url, model_chain=model_chain)
     finally:
         if worker is not None and worker_task is not None:
@@ -265,7 +271,6 @@ async def cmd_run(args: argparse.Namespace) -> int:
             AgentInput(
                 profile=args.profile,
                 request=args.request,
-                model_chain=services.model_chain,
                 max_steps=args.max_steps,
                 user_id=args.user,
             ),
@@ -278,7 +283,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         link = services.run_link(run_id)
         if link:
             say(f"Temporal UI: {link}")
-        say(f"profile: {args.profile}, models: {' -> '.join(services.model_chain)}")
+        say(f"profile: {args.profile}, models: {services.models_text()}")
         try:
             return await follow(services, handle)
         except asyncio.CancelledError:
@@ -336,19 +341,25 @@ def _duration(run: pgstore.RunRecord) -> str:
 
 
 @asynccontextmanager
-async def open_database_only(settings: Settings) -> AsyncIterator[tuple[Settings, asyncpg.Pool]]:
+async def open_database_only(
+    settings: Settings, *, migrate: bool = True
+) -> AsyncIterator[tuple[Settings, asyncpg.Pool]]:
     """The PostgreSQL pool, from DATABASE_URL or the embedded stack (no worker)."""
     if settings.database_url is None:
         async with open_services(settings, worker_needed=False) as services:
-            pool = await open_database(services.settings)
-            try:
+            async with _pool(services.settings, migrate) as pool:
                 yield services.settings, pool
-            finally:
-                await pool.close()
         return
-    pool = await open_database(settings)
-    try:
+    async with _pool(settings, migrate) as pool:
         yield settings, pool
+
+
+@asynccontextmanager
+async def _pool(settings: Settings, migrate: bool) -> AsyncIterator[asyncpg.Pool]:
+    assert settings.database_url is not None
+    pool = await open_database(settings) if migrate else await pgstore.create_pool(settings.database_url.get_secret_value())
+    try:
+        yield pool
     finally:
         await pool.close()
 
@@ -394,7 +405,7 @@ async def cmd_show(args: argparse.Namespace) -> int:
 
 async def cmd_db_migrate(args: argparse.Namespace) -> int:
     settings = load_settings()
-    async with open_database_only(settings) as (settings, pool):
+    async with open_database_only(settings, migrate=False) as (settings, pool):
         applied = await pgstore.migrate(pool)
         known = [version for version, _sql in pgstore.migration_files()]
     say(f"applied: {', '.join(applied)}" if applied else f"schema up to date ({known[-1]})")
@@ -419,11 +430,21 @@ async def cmd_dev(args: argparse.Namespace) -> int:
         say(f"Temporal UI: {services.ui_url}")
         say(f"S3:          http://{s.s3_endpoint} (bucket {s.s3_bucket})")
         say("PostgreSQL:  on loopback (DATABASE_URL in the stack file)")
-        say(f"worker:      in this process, models {' -> '.join(services.model_chain)}")
+        say(f"worker:      in this process, models {services.models_text()}")
         say("Ctrl-C stops everything; run `python starter.py run \"...\"` in another terminal.")
         await stop.wait()
         say("stopping...")
     return 0
+
+
+def _step_limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= MAX_STEPS_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_STEPS_LIMIT}, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -438,7 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--profile", default=DEFAULT_PROFILE, help=f"agent profile (default {DEFAULT_PROFILE}; known: {', '.join(PROFILES)})"
     )
-    run.add_argument("--max-steps", type=int, default=None, help="model-call limit for the supervisor (default: the profile's)")
+    run.add_argument(
+        "--max-steps", type=_step_limit, default=None, help=f"model-call limit for the supervisor, 1-{MAX_STEPS_LIMIT} (default: the profile's)"
+    )
     run.add_argument("--user", default=None, help="user id: namespaces the agents' long-term /memories/ (default: shared)")
     run.add_argument(
         "--with-worker", action="store_true", help="also run a worker in this process when TEMPORAL_ADDRESS is set"

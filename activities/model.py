@@ -35,6 +35,8 @@ from deepagents_temporal.schema import (
 from deepagents_temporal.settings import Settings
 
 HEARTBEAT_EVERY = timedelta(seconds=1)
+# A slow database must not hold up a model call: its rows are kept and retried.
+RECORD_TIMEOUT_SECONDS = 5.0
 # A tool result longer than this reaches the model as its head and tail; the
 # stored conversation keeps it whole.
 MAX_TOOL_RESULT_CHARS = 100_000
@@ -138,6 +140,10 @@ def describe_error(err: BaseException) -> tuple[str, float | None, bool]:
     return f"{type(err).__name__}: {err}", None, True
 
 
+class _ModelError(Exception):
+    """Wraps (as __cause__) an error of the model call itself, as opposed to storage."""
+
+
 class ModelActivities:
     """Holds the worker-side settings (API key, base URL): never in workflow inputs."""
 
@@ -173,55 +179,44 @@ class ModelActivities:
         previous: list[ModelAttemptError] = []
         if info.heartbeat_details:
             previous = [ModelAttemptError.model_validate(e) for e in info.heartbeat_details[0].get("errors", [])]
-        chain = request.model_chain
+        # The run may name its chain; otherwise it is this worker's settings.
+        chain = request.model_chain or self._settings.model_chain
         model = chain[len(previous) % len(chain)]
         # No heartbeat up front (it would cost a server call per step): the
         # details that matter, the earlier attempts' errors, persist anyway.
-
-        # Off the critical path: the rows are written while the model thinks.
-        recording = asyncio.ensure_future(self._write_records(request))
-        conversation, tools, tools_digest = await asyncio.to_thread(self._prepare, request)
-        llm = self._chat_model(model, request.request_timeout_seconds)
-        runnable = llm.bind_tools(tools) if tools else llm
-        call = asyncio.ensure_future(runnable.ainvoke(to_langchain(conversation)))
+        attempt = asyncio.ensure_future(self._attempt(request, model, previous))
         try:
+            # Heartbeats cover the whole attempt (storage included), so only a
+            # dead worker, never a slow bucket, makes Temporal retry a call.
             while True:
-                done, _ = await asyncio.wait({call}, timeout=HEARTBEAT_EVERY.total_seconds())
+                done, _ = await asyncio.wait({attempt}, timeout=HEARTBEAT_EVERY.total_seconds())
                 if done:
                     break
                 activity.heartbeat({"errors": [e.model_dump() for e in previous], "calling": model})
-            ai = call.result()
+            return attempt.result()
         except asyncio.CancelledError:
-            call.cancel()
-            recording.cancel()
+            attempt.cancel()
             raise
-        except Exception as err:  # noqa: BLE001 - every model error is classified below
-            await recording
-            text, retry_after, fixable = describe_error(err)
-            errors = [*previous, ModelAttemptError(model=model, attempt=info.attempt, error=text)]
-            activity.heartbeat({"errors": [e.model_dump() for e in errors]})
-            activity.logger.warning("model %s failed on attempt %d: %s", model, info.attempt, text)
-            if not fixable:
-                raise ApplicationError(
-                    f"model request rejected by {model}: {text}", type=MALFORMED_REQUEST, non_retryable=True
-                ) from None
-            if len(errors) >= len(chain) * request.rounds:
-                raise ApplicationError(
-                    "all models failed: " + "; ".join(f"{e.model} (attempt {e.attempt}): {e.error}" for e in errors),
-                    [e.model_dump() for e in errors],
-                    type=ALL_MODELS_FAILED,
-                    non_retryable=True,
-                ) from None
-            next_model = chain[len(errors) % len(chain)]
-            # Retry-After is the server's word about this model only.
-            delay = timedelta(seconds=retry_after) if retry_after and next_model == model else None
-            raise ApplicationError(
-                f"{model}: {text}", type="ModelCallFailed", next_retry_delay=delay
-            ) from None
+        except _ModelError as failure:
+            raise self._next_attempt_error(failure.__cause__ or failure, model, chain, previous, request.rounds) from None
 
+    async def _attempt(self, request: ModelCallInput, model: str, previous: list[ModelAttemptError]) -> ModelCallResult:
+        # Off the critical path: the rows are written while the model thinks.
+        recording = asyncio.ensure_future(self._write_records(request))
+        try:
+            conversation, tools, tools_digest = await asyncio.to_thread(self._prepare, request)
+            llm = self._chat_model(model, request.request_timeout_seconds)
+            runnable = llm.bind_tools(tools) if tools else llm
+            try:
+                ai = await runnable.ainvoke(to_langchain(conversation))
+            except Exception as err:  # noqa: BLE001 - classified by _next_attempt_error
+                raise _ModelError() from err
+            records_written = await recording
+        finally:
+            if not recording.done():
+                recording.cancel()
         if not isinstance(ai, AIMessage):
             raise ApplicationError(f"{model} returned {type(ai).__name__}, not an AI message", type="ModelCallFailed")
-        records_written = await recording
         reply = from_langchain(ai)
         transcript = await asyncio.to_thread(
             self._conversations.append, request.run_id, request.transcript, [*request.new_messages, reply]
@@ -232,10 +227,40 @@ class ModelActivities:
             tools_digest=tools_digest,
             records_written=records_written,
             model=model,
-            attempt=info.attempt,
+            attempt=activity.info().attempt,
             usage=_usage(ai),
             failed_attempts=previous,
         )
+
+    def _next_attempt_error(
+        self,
+        err: BaseException,
+        model: str,
+        chain: list[str],
+        previous: list[ModelAttemptError],
+        rounds: int,
+    ) -> ApplicationError:
+        """Record this model's error for the next attempt and say how Temporal should go on."""
+        attempt = activity.info().attempt
+        text, retry_after, fixable = describe_error(err)
+        errors = [*previous, ModelAttemptError(model=model, attempt=attempt, error=text)]
+        activity.heartbeat({"errors": [e.model_dump() for e in errors]})
+        activity.logger.warning("model %s failed on attempt %d: %s", model, attempt, text)
+        if not fixable:
+            return ApplicationError(
+                f"model request rejected by {model}: {text}", type=MALFORMED_REQUEST, non_retryable=True
+            )
+        if len(errors) >= len(chain) * rounds:
+            return ApplicationError(
+                "all models failed: " + "; ".join(f"{e.model} (attempt {e.attempt}): {e.error}" for e in errors),
+                [e.model_dump() for e in errors],
+                type=ALL_MODELS_FAILED,
+                non_retryable=True,
+            )
+        next_model = chain[len(errors) % len(chain)]
+        # Retry-After is the server's word about this model only.
+        delay = timedelta(seconds=retry_after) if retry_after and next_model == model else None
+        return ApplicationError(f"{model}: {text}", type="ModelCallFailed", next_retry_delay=delay)
 
     def _prepare(self, request: ModelCallInput) -> tuple[list[Message], list[dict], str | None]:
         """The conversation to send and the tool schemas (stored once, then by hash)."""
@@ -253,8 +278,8 @@ class ModelActivities:
         if request.records is None or self._records is None:
             return request.records is None
         try:
-            await self._records.write(request.records)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+            await asyncio.wait_for(self._records.write(request.records), RECORD_TIMEOUT_SECONDS)
+        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
             activity.logger.warning("could not record to PostgreSQL, the workflow keeps the rows: %s", err)
             return False
         return True

@@ -28,7 +28,8 @@ instead of failing ("already exists", "old_string not found") or editing twice.
 Each write is a single ``put_object``: readers never see a partial object.
 Known limit: without conditional puts, two *concurrent* edits of one file can
 lose an update, and an operation retried after a later one changed the file is
-no longer recognised.  The agent loop runs one file tool per file at a time.
+no longer recognised. The agent loop therefore runs one agent's file tools one
+after another, in the order the model asked for them.
 """
 
 from __future__ import annotations

@@ -12,12 +12,15 @@ MODEL_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
 # Attempts lost to worker crashes do not move along the chain (the activity
 # sees no recorded error for them), so the policy leaves room for a few.
 CRASH_ALLOWANCE = 3
+# When the workers pick the chain, its length is unknown here; the activity
+# still stops after chain length x rounds model errors.
+UNKNOWN_CHAIN_ATTEMPTS = 30
 
 ALL_MODELS_FAILED = "AllModelsFailed"
 MALFORMED_REQUEST = "MalformedModelRequest"
 
 
-def model_retry_policy(chain_length: int, rounds: int) -> RetryPolicy:
+def model_retry_policy(chain_length: int | None, rounds: int) -> RetryPolicy:
     """Fallback as a retry policy: attempt k uses the model after the k-1 that failed.
 
     The activity itself gives up, non-retryably and naming every model's
@@ -27,6 +30,6 @@ def model_retry_policy(chain_length: int, rounds: int) -> RetryPolicy:
         initial_interval=timedelta(milliseconds=200),
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=10),
-        maximum_attempts=chain_length * rounds + CRASH_ALLOWANCE,
+        maximum_attempts=chain_length * rounds + CRASH_ALLOWANCE if chain_length else UNKNOWN_CHAIN_ATTEMPTS,
         non_retryable_error_types=[ALL_MODELS_FAILED, MALFORMED_REQUEST],
     )

@@ -55,7 +55,8 @@ class ModelCallInput(BaseModel):
     run_id: str
     agent: str
     step: int
-    model_chain: list[str]
+    # Empty: the worker's DEEPAGENT_MODEL then DEEPAGENT_FALLBACK_MODELS.
+    model_chain: list[str] = Field(default_factory=list)
     # How many times the whole chain is tried before the call fails for good.
     rounds: int = 2
     # The conversation so far (a stored transcript) plus what came after it.
@@ -105,7 +106,8 @@ class AgentInput(BaseModel):
     # Which agent of the profile this workflow runs; None = the supervisor.
     agent: str | None = None
     request: str
-    model_chain: list[str]
+    # Primary model then fallbacks; empty = the workers' settings decide.
+    model_chain: list[str] = Field(default_factory=list)
     # The top-level run this agent belongs to (the supervisor's workflow id).
     run_id: str | None = None
     max_steps: int | None = None

@@ -163,9 +163,11 @@ class ChatRequest:
     tools: list[dict] = field(default_factory=list)
     stream: bool = False
     body: dict = field(default_factory=dict)
+    # HTTP request headers, names lower-cased (not part of ``key``).
+    headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_body(cls, body: dict) -> "ChatRequest":
+    def from_body(cls, body: dict, headers: dict[str, str] | None = None) -> "ChatRequest":
         messages = body.get("messages")
         tools = body.get("tools")
         return cls(
@@ -174,6 +176,7 @@ class ChatRequest:
             tools=[t for t in tools if isinstance(t, dict)] if isinstance(tools, list) else [],
             stream=bool(body.get("stream")),
             body=body,
+            headers=dict(headers or {}),
         )
 
     # -- identity ---------------------------------------------------------- #
@@ -786,7 +789,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 code="invalid_json",
             )
             return
-        request = ChatRequest.from_body(body)
+        request = ChatRequest.from_body(body, {name.lower(): value for name, value in self.headers.items()})
         record = llm._log(request)
         if not isinstance(body.get("model"), str) or not body["model"]:
             self._reject(record, 400, "you must provide a model parameter", param="model", code="missing_required_parameter")

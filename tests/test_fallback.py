@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import asyncpg
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.worker import Worker
 
+from deepagents_temporal.runtime import s3_client
 from deepagents_temporal.schema import AgentResult
 from deepagents_temporal.scripted_llm import Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings
@@ -81,11 +83,19 @@ async def test_all_models_failing_fails_the_run_naming_each_model(
     assert [r.model for r in llm.requests] == ["gpt-missing", "also-missing"] * 2
 
 
-async def test_api_key_never_enters_history(
-    client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM
+async def test_api_key_never_enters_history_logs_or_records(
+    client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM, pool: asyncpg.Pool
 ) -> None:
+    key = "sk-test-not-a-real-key"
     handle = await start_run(client, settings)
-    await handle.result()
-    history = await handle.fetch_history()
-    assert b"sk-test-not-a-real-key" not in history.to_json().encode()
-    assert llm.requests[0].request.body  # the key reached the server only as a header
+    result: AgentResult = await handle.result()
+    for workflow_id in [handle.id, *result.children]:
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        assert key not in history.to_json(), workflow_id
+    s3 = s3_client(settings)
+    run_log = s3.get_object(settings.s3_bucket, f"logs/{handle.id}/run.log").read().decode()
+    assert handle.id in run_log and key not in run_log
+    rows = await pool.fetch("SELECT d::text AS row FROM decisions d WHERE run_id LIKE $1 || '%'", handle.id)
+    assert rows and not any(key in r["row"] for r in rows)
+    # It did reach the model server, as the bearer token of every request.
+    assert all(r.request.headers.get("authorization") == f"Bearer {key}" for r in llm.requests)

@@ -351,3 +351,20 @@ async def test_list_runs_on_10000_runs_uses_indexes(new_database: NewDatabase) -
         assert [r.run_id for r in top_level] == ["bulk-09999", "bulk-09998", "bulk-09997"]
     finally:
         await pool.close()
+
+
+async def test_late_started_row_still_fills_in_the_request(new_database: NewDatabase) -> None:
+    pool = await create_pool(await new_database())
+    try:
+        await migrate(pool)
+        base = dict(run_id="late", workflow_name="AgentWorkflow")
+        in_progress = RunRecord(**base, status=RunStatus.IN_PROGRESS, created_at=T0 + timedelta(seconds=1), updated_at=T0 + timedelta(seconds=2))
+        started = RunRecord(**base, status=RunStatus.STARTED, request="test the search box", created_at=T0, updated_at=T0)
+        assert await upsert_run(pool, in_progress)
+        assert not await upsert_run(pool, started)  # stale for the status...
+        run = await get_run(pool, "late")
+        assert run is not None and run.status is RunStatus.IN_PROGRESS
+        assert run.request == "test the search box"  # ...but its request is kept
+        assert run.created_at == T0
+    finally:
+        await pool.close()

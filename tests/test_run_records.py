@@ -25,7 +25,7 @@ from deepagents_temporal.runtime import build_worker, s3_client
 from deepagents_temporal.schema import AgentResult
 from deepagents_temporal.scripted_llm import ChatRequest, Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings
-from tests.helpers import start_run
+from tests.helpers import model_results, start_run
 
 
 def is_supervisor(req: ChatRequest) -> bool:
@@ -150,9 +150,11 @@ async def test_record_retried_after_its_write_duplicates_nothing(
     )
     timeline = await pgstore.list_decisions(pool, handle.id)
     assert sum(1 for d in timeline if d.kind is DecisionKind.MODEL_CALL) == model_calls == result.steps
-    assert [d.seq for d in timeline] == list(range(len(timeline)))
+    asked = sum(len(call.message.tool_calls) for call in await model_results(client, handle))
+    assert sum(1 for d in timeline if d.kind is DecisionKind.TOOL_RESULT) == asked
+    assert [d.seq for d in timeline] == list(range(len(timeline)))  # nothing lost in between
     keys = [a.key for a in await pgstore.list_artifacts(pool, handle.id)]
-    assert len(keys) == len(set(keys)) == 5
+    assert len(keys) == 5  # three scenario files, the deliverable, the log
     assert (await pgstore.get_run(pool, handle.id)).status is RunStatus.COMPLETED
     rows = await pool.fetchval("SELECT count(*) FROM runs WHERE run_id = $1 OR parent_run_id = $1", handle.id)
     assert rows == 4

@@ -59,7 +59,13 @@ WORKFLOW_TOOLS = ("write_todos", "task")
 DELIVERABLE_NAME = "final_answer.md"
 MAX_RECORDED_REQUEST = 10_000
 MAX_RECORDED_SUMMARY = 500
-STORAGE_RETRY_POLICY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
+# Storage outages heal, so those retry without limit; a bad key or a missing
+# stored object never does.
+STORAGE_RETRY_POLICY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    maximum_interval=timedelta(seconds=10),
+    non_retryable_error_types=["ValueError", "LookupError"],
+)
 ToolHandler = Callable[[ToolCall, object], Awaitable["str | Message"]]
 EMPTY_REPLY_NOTICE = (
     "Error: your last reply was empty (no text and no tool calls). "
@@ -147,7 +153,7 @@ class AgentWorkflow:
             result = await self._agent_loop(request, profile, spec)
             if is_root:
                 self._add_artifact(await self._save_deliverable(result))
-        except (asyncio.CancelledError, ApplicationError, ActivityError, ChildWorkflowError) as err:
+        except (asyncio.CancelledError, FailureError) as err:
             if is_cancelled_exception(err):
                 self._event("error", "run cancelled")
                 await self._finish(is_root, RunStatus.CANCELLED, "cancelled")
@@ -162,9 +168,8 @@ class AgentWorkflow:
 
     async def _agent_loop(self, request: AgentInput, profile: Profile, spec: AgentSpec) -> AgentResult:
         run_id = self._run_id
+        # Empty: the workers' own DEEPAGENT_MODEL / DEEPAGENT_FALLBACK_MODELS.
         chain = list(spec.models) or list(request.model_chain)
-        if not chain:
-            raise ApplicationError("no model configured: the model chain is empty", type="BadAgentInput", non_retryable=True)
         if not request.request.strip():
             raise ApplicationError("the request is empty", type="BadAgentInput", non_retryable=True)
         max_steps = request.max_steps or spec.max_steps
@@ -225,7 +230,7 @@ class AgentWorkflow:
                 pending.append(Message(role="user", content=EMPTY_REPLY_NOTICE))
                 self._event("error", f"empty reply from {result.model}")
                 continue
-            pending.extend(await asyncio.gather(*(self._run_tool(call, spec, handlers) for call in reply.tool_calls)))
+            pending.extend(await self._run_tools(reply.tool_calls, spec, handlers))
 
         self._done = True
         self._event("final", f"finished after {self._step} model calls")
@@ -274,8 +279,8 @@ class AgentWorkflow:
                 result_type=ModelCallResult,
                 start_to_close_timeout=timedelta(seconds=timeout_seconds + 30),
                 heartbeat_timeout=MODEL_HEARTBEAT_TIMEOUT,
-                retry_policy=model_retry_policy(len(chain), rounds),
-                summary=f"{spec.name} step {self._step}: model call ({' → '.join(chain)})",
+                retry_policy=model_retry_policy(len(chain) or None, rounds),
+                summary=f"{spec.name} step {self._step}: model call ({' → '.join(chain) or 'worker models'})",
             )
         except ActivityError as err:
             if is_cancelled_exception(err):
@@ -318,6 +323,26 @@ class AgentWorkflow:
         )
 
     # ----- tools ---------------------------------------------------------
+
+    async def _run_tools(
+        self, calls: list[ToolCall], spec: AgentSpec, handlers: dict[str, ToolHandler]
+    ) -> list[Message]:
+        """One turn's tool calls, results in call order. File tools run one after
+        another in the model's order (a write then an edit of one file must not
+        race); the rest, sub-agents above all, run in parallel with them."""
+        results: list[Message | None] = [None] * len(calls)
+
+        async def in_order(indexes: list[int]) -> None:
+            for i in indexes:
+                results[i] = await self._run_tool(calls[i], spec, handlers)
+
+        async def one(i: int) -> None:
+            results[i] = await self._run_tool(calls[i], spec, handlers)
+
+        file_calls = [i for i, call in enumerate(calls) if call.name in FILE_TOOLS]
+        others = [i for i, call in enumerate(calls) if call.name not in FILE_TOOLS]
+        await asyncio.gather(in_order(file_calls), *(one(i) for i in others))
+        return [message for message in results if message is not None]
 
     async def _run_tool(self, call: ToolCall, spec: AgentSpec, handlers: dict[str, ToolHandler]) -> Message:
         output = await self._tool_output(call, spec, handlers)
@@ -485,7 +510,8 @@ class AgentWorkflow:
         await self._write_logs(is_root)
         self._queue_run_status(status, error)
         self._flush_records()
-        # A write that failed for good must not hide the run's own outcome.
+        # Retried until PostgreSQL takes them; one that failed for good (a
+        # non-retryable error) must not hide the run's own outcome.
         await asyncio.gather(*self._record_writes, return_exceptions=True)
 
     # ----- PostgreSQL records ----------------------------------------------

@@ -117,6 +117,16 @@ async def upsert_run(pool: asyncpg.Pool, run: RunRecord) -> bool:
         run.output_tokens,
         run.total_tokens,
     )
+    if written is None and run.request is not None:
+        # A stale row (say STARTED, landing after IN_PROGRESS) still carries
+        # facts the newer rows leave out: fill in what is missing.
+        await pool.execute(
+            "UPDATE runs SET request = $2, created_at = least(created_at, coalesce($3, created_at)) "
+            "WHERE run_id = $1 AND request IS NULL",
+            run.run_id,
+            run.request,
+            run.created_at,
+        )
     return written is not None
 
 
