@@ -25,7 +25,6 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 import asyncpg
-from pydantic import SecretStr
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.worker import Worker
@@ -33,7 +32,7 @@ from temporalio.worker import Worker
 from deepagents_temporal.devstack import DevStack, read_running_stack, start_dev_stack
 from deepagents_temporal.profiles import DEFAULT_PROFILE, PROFILES, UnknownProfileError, get_profile
 from deepagents_temporal import pgstore
-from deepagents_temporal.runtime import build_worker, connect, hard_exit, open_database, s3_client
+from deepagents_temporal.runtime import build_worker, connect, hard_exit, open_database, s3_client, with_stack
 from deepagents_temporal.schema import AgentInput, AgentResult, Progress
 from deepagents_temporal.scripted_llm import Reply, ScriptedLLM, demo_brain
 from deepagents_temporal.settings import Settings, load_settings
@@ -69,20 +68,6 @@ class Services:
         return f"{self.ui_url}/namespaces/{self.settings.temporal_namespace}/workflows/{quote(workflow_id, safe='')}"
 
 
-def _with_stack(settings: Settings, stack: DevStack) -> Settings:
-    return settings.model_copy(
-        update={
-            "temporal_address": stack.temporal_address,
-            "temporal_ui_url": stack.ui_url,
-            "s3_endpoint": stack.s3_endpoint,
-            "s3_access_key": SecretStr(stack.s3_access_key),
-            "s3_secret_key": SecretStr(stack.s3_secret_key),
-            "s3_secure": False,
-            "database_url": SecretStr(stack.database_url),
-        }
-    )
-
-
 def _wants_demo_model(settings: Settings) -> bool:
     return settings.openai_api_key is None and not settings.openai_base_url
 
@@ -103,14 +88,14 @@ async def open_services(
             stack = read_running_stack()
             if stack is not None:
                 say(f"using the embedded stack started by `starter.py dev` (Temporal {stack.temporal_address})")
-                settings = _with_stack(settings, stack)
+                settings = with_stack(settings, stack)
                 stack = None  # not ours to stop
             else:
                 started = time.monotonic()
                 say("starting the embedded stack (Temporal dev server + web UI, S3 server, PostgreSQL)...")
                 stack = await start_dev_stack(log=lambda line: say(f"  {line}"))
                 say(f"embedded stack ready in {time.monotonic() - started:.1f}s")
-                settings = _with_stack(settings, stack)
+                settings = with_stack(settings, stack)
                 run_worker = worker_needed
         client = await connect(settings)
         # Which models answer is the workers' setting; known here only for our own.

@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pydantic import BaseModel, SecretStr  # noqa: E402
+from pydantic import BaseModel  # noqa: E402
 from temporalio import activity, workflow  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.exceptions import ApplicationError  # noqa: E402
@@ -46,7 +46,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
 from deepagents_temporal.conversation import ConversationStore  # noqa: E402
 from deepagents_temporal.devstack import DevStack, start_dev_stack  # noqa: E402
 from deepagents_temporal.filestore import RunFileSystem  # noqa: E402
-from deepagents_temporal.runtime import build_worker, connect, hard_exit, open_database, s3_client  # noqa: E402
+from deepagents_temporal.runtime import build_worker, connect, hard_exit, open_database, s3_client, with_stack  # noqa: E402
 from deepagents_temporal.s3 import ensure_bucket  # noqa: E402
 from deepagents_temporal.schema import FileToolInput, FileToolOutput, Message, ToolCall  # noqa: E402
 from deepagents_temporal.settings import Settings  # noqa: E402
@@ -180,14 +180,11 @@ async def main(sizes: list[int], count: int, repeats: int, parallels: list[int])
     stack: DevStack = await start_dev_stack(ephemeral=True)
     pool = None
     try:
-        settings = Settings(
-            temporal_address=stack.temporal_address,
+        settings = with_stack(
+            Settings(),
+            stack,
             temporal_task_queue=f"bench-{uuid.uuid4().hex[:6]}",
-            s3_endpoint=stack.s3_endpoint,
-            s3_access_key=SecretStr(stack.s3_access_key),
-            s3_secret_key=SecretStr(stack.s3_secret_key),
             s3_bucket="bench-artifacts",
-            database_url=SecretStr(stack.database_url),
         )
         client = await connect(settings)
         s3 = s3_client(settings)

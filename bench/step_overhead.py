@@ -35,7 +35,7 @@ from temporalio.worker import Worker  # noqa: E402
 
 from deepagents_temporal.devstack import start_dev_stack  # noqa: E402
 from deepagents_temporal.profiles import QA_PROFILE  # noqa: E402
-from deepagents_temporal.runtime import build_worker, connect, hard_exit, open_database  # noqa: E402
+from deepagents_temporal.runtime import build_worker, connect, hard_exit, open_database, with_stack  # noqa: E402
 from deepagents_temporal.schema import AgentInput, AgentResult  # noqa: E402
 from deepagents_temporal.scripted_llm import ChatRequest, Reply, ScriptedLLM  # noqa: E402
 from deepagents_temporal.settings import Settings  # noqa: E402
@@ -100,15 +100,12 @@ async def main(step_counts: list[int], repeats: int) -> None:
     llm = ScriptedLLM()
     base_url = llm.start()
     try:
-        settings = Settings(
-            temporal_address=stack.temporal_address,
+        settings = with_stack(
+            Settings(),
+            stack,
             temporal_task_queue=f"bench-{uuid.uuid4().hex[:6]}",
             openai_api_key=SecretStr("bench"),
             openai_base_url=base_url,
-            s3_endpoint=stack.s3_endpoint,
-            s3_access_key=SecretStr(stack.s3_access_key),
-            s3_secret_key=SecretStr(stack.s3_secret_key),
-            database_url=SecretStr(stack.database_url),
         )
         client = await connect(settings)
         pool = await open_database(settings)

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from deepagents_temporal.profiles import FILE_TOOLS, AgentSpec, Profile
+from deepagents_temporal.profiles import AgentSpec, Profile
 from deepagents_temporal.schema import Todo
 
 
@@ -69,7 +69,6 @@ ARG_MODELS: dict[str, type[_Args]] = {
     "glob": GlobArgs,
     "grep": GrepArgs,
 }
-# Tools that run as activities on the run's files in S3 (defined with the profiles).
 
 _FILE_AREAS = (
     "Paths are absolute (start with /). Your working files live under / ; "

@@ -24,7 +24,7 @@ from temporalio.exceptions import (
 
 with workflow.unsafe.imports_passed_through():
     from deepagents_temporal.pgstore.records import ArtifactRecord, DecisionKind, DecisionRecord, RunRecord, RunStatus
-    from deepagents_temporal.profiles import AgentSpec, Profile, UnknownAgentError, UnknownProfileError, get_profile
+    from deepagents_temporal.profiles import FILE_TOOLS, AgentSpec, Profile, UnknownAgentError, UnknownProfileError, get_profile
     from deepagents_temporal.retries import MODEL_HEARTBEAT_TIMEOUT, model_retry_policy
     from deepagents_temporal.schema import (
         AgentInput,
@@ -47,7 +47,6 @@ with workflow.unsafe.imports_passed_through():
         ToolCall,
     )
     from deepagents_temporal.tools import (
-        FILE_TOOLS,
         TaskArgs,
         ToolArgumentError,
         WriteTodosArgs,
