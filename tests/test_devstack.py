@@ -144,7 +144,7 @@ async def test_s3_put_get_and_wrong_credentials_rejected(own_stack: DevStack) ->
             wrong_secret.get_object(bucket, "dir/hello.txt")
         assert caught.value.code in ("SignatureDoesNotMatch", "AccessDenied")
 
-        unknown_key = _minio(own_stack, access="AKIAUNKNOWNKEY000000", secret="whatever-secret")
+        unknown_key = _minio(own_stack, access="unknown-access-key-0000", secret="whatever-secret")
         with pytest.raises(S3Error) as caught:
             unknown_key.put_object(bucket, "intruder.txt", io.BytesIO(b"x"), 1)
         assert caught.value.code in ("InvalidAccessKeyId", "AccessDenied")
