@@ -44,12 +44,11 @@ from temporalio.exceptions import ApplicationError  # noqa: E402
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
 
 from deepagents_temporal.conversation import ConversationStore  # noqa: E402
-from deepagents_temporal.devstack import DevStack, start_dev_stack  # noqa: E402
 from deepagents_temporal.filestore import RunFileSystem  # noqa: E402
-from deepagents_temporal.runtime import build_worker, connect, hard_exit, open_database, s3_client, with_stack  # noqa: E402
+from deepagents_temporal.runtime import build_worker, hard_exit, s3_client  # noqa: E402
 from deepagents_temporal.s3 import ensure_bucket  # noqa: E402
 from deepagents_temporal.schema import FileToolInput, FileToolOutput, Message, ToolCall  # noqa: E402
-from deepagents_temporal.settings import Settings  # noqa: E402
+from harness import bench_services  # noqa: E402
 
 MIB = 1024 * 1024
 
@@ -177,20 +176,11 @@ async def activity_writes(
 
 
 async def main(sizes: list[int], count: int, repeats: int, parallels: list[int]) -> None:
-    stack: DevStack = await start_dev_stack(ephemeral=True)
-    pool = None
-    try:
-        settings = with_stack(
-            Settings(),
-            stack,
-            temporal_task_queue=f"bench-{uuid.uuid4().hex[:6]}",
-            s3_bucket="bench-artifacts",
-        )
-        client = await connect(settings)
+    async with bench_services(s3_bucket="bench-artifacts") as bench:
+        client, settings, pool = bench.client, bench.settings, bench.pool
         s3 = s3_client(settings)
         bucket = settings.s3_bucket
         await asyncio.to_thread(ensure_bucket, s3, bucket)
-        pool = await open_database(settings)
         app_worker = await build_worker(client, settings, pool)
         app_queue = settings.temporal_task_queue
         # The bench workflow (defined here, so unsandboxed) and the no-op floor on their own queue.
@@ -248,10 +238,6 @@ async def main(sizes: list[int], count: int, repeats: int, parallels: list[int])
                 f"write_file {overall['write_file'] / overall['raw']:.2f}"
             )
         print("file-tool write throughput / raw put_object: " + "; ".join(figures) + " (goal >= 0.8)")
-    finally:
-        if pool is not None:
-            await pool.close()
-        await stack.stop()
 
 
 if __name__ == "__main__":

@@ -27,16 +27,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pydantic import SecretStr  # noqa: E402
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.api.history.v1 import HistoryEvent  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 
-from deepagents_temporal.devstack import DevStack, start_dev_stack  # noqa: E402
-from deepagents_temporal.runtime import build_worker, connect, hard_exit, open_database, s3_client, with_stack  # noqa: E402
+from deepagents_temporal.runtime import build_worker, hard_exit, s3_client  # noqa: E402
 from deepagents_temporal.schema import AgentInput, AgentResult  # noqa: E402
 from deepagents_temporal.scripted_llm import ChatRequest, Reply, ScriptedLLM  # noqa: E402
 from deepagents_temporal.settings import Settings  # noqa: E402
+from harness import bench_services  # noqa: E402
 
 INPUT_PATH = "/input/ten-kb.txt"
 
@@ -127,23 +126,10 @@ def breakdown(events: list[HistoryEvent], step: int) -> None:
 
 
 async def main(step_counts: list[int], size: int, show_breakdown: bool) -> None:
-    stack: DevStack = await start_dev_stack(ephemeral=True)
-    llm = ScriptedLLM()
-    base_url = llm.start()
-    try:
-        settings = with_stack(
-            Settings(),
-            stack,
-            temporal_task_queue=f"bench-{uuid.uuid4().hex[:6]}",
-            openai_api_key=SecretStr("bench"),
-            openai_base_url=base_url,
-            s3_bucket="bench-deepagents",
-        )
-        client = await connect(settings)
-        pool = await open_database(settings)
-        worker = await build_worker(client, settings, pool)
+    async with bench_services(s3_bucket="bench-deepagents") as bench:
+        client, settings, llm = bench.client, bench.settings, bench.llm
         per_step: dict[int, float] = {}
-        async with worker:
+        async with await build_worker(client, settings, bench.pool):
             print(f"{'N':>5} {'history B':>11} {'bytes/step':>11} {'marginal B/step':>16} {'largest event B':>16}")
             for steps in step_counts:
                 events = await run_steps(client, settings, llm, steps, size)
@@ -157,13 +143,9 @@ async def main(step_counts: list[int], size: int, show_breakdown: bool) -> None:
                       f"  ({event_label(events, events[largest])})")
                 if show_breakdown:
                     breakdown(events, steps)
-        await pool.close()
         first, last = min(per_step), max(per_step)
         print(f"history bytes/step ratio step-{last}/step-{first} ({size} B tool outputs): "
               f"{per_step[last] / per_step[first]:.3f}")
-    finally:
-        llm.stop()
-        await stack.stop()
 
 
 if __name__ == "__main__":

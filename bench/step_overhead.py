@@ -29,18 +29,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage  # noqa: E402
 from langchain_openai import ChatOpenAI  # noqa: E402
-from pydantic import SecretStr  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
-from deepagents_temporal.devstack import start_dev_stack  # noqa: E402
 from deepagents_temporal.profiles import QA_PROFILE  # noqa: E402
-from deepagents_temporal.runtime import build_worker, connect, hard_exit, open_database, with_stack  # noqa: E402
+from deepagents_temporal.runtime import build_worker, hard_exit  # noqa: E402
 from deepagents_temporal.schema import AgentInput, AgentResult  # noqa: E402
-from deepagents_temporal.scripted_llm import ChatRequest, Reply, ScriptedLLM  # noqa: E402
+from deepagents_temporal.scripted_llm import ChatRequest, Reply  # noqa: E402
 from deepagents_temporal.settings import Settings  # noqa: E402
 from deepagents_temporal.tools import tool_schemas  # noqa: E402
 from floor_workflow import FloorWorkflow, noop  # noqa: E402
+from harness import bench_services  # noqa: E402
 
 TODO_CALL = ("write_todos", {"todos": [{"content": "keep going", "status": "in_progress"}]})
 
@@ -96,20 +95,9 @@ async def time_in_process(base_url: str, steps: int) -> float:
 
 
 async def main(step_counts: list[int], repeats: int) -> None:
-    stack = await start_dev_stack(ephemeral=True)
-    llm = ScriptedLLM()
-    base_url = llm.start()
-    try:
-        settings = with_stack(
-            Settings(),
-            stack,
-            temporal_task_queue=f"bench-{uuid.uuid4().hex[:6]}",
-            openai_api_key=SecretStr("bench"),
-            openai_base_url=base_url,
-        )
-        client = await connect(settings)
-        pool = await open_database(settings)
-        agent_worker = await build_worker(client, settings, pool)
+    async with bench_services() as bench:
+        client, settings, llm, base_url = bench.client, bench.settings, bench.llm, bench.llm.base_url
+        agent_worker = await build_worker(client, settings, bench.pool)
         floor_queue = f"bench-floor-{uuid.uuid4().hex[:6]}"
         floor_worker = Worker(client, task_queue=floor_queue, workflows=[FloorWorkflow], activities=[noop])
         ratios = []
@@ -138,11 +126,7 @@ async def main(step_counts: list[int], repeats: int) -> None:
                 overhead = (agent_ms - local_ms) / floor_ms
                 print(f"{steps:>4} {agent_ms:>14.1f} {floor_ms:>14.1f} {local_ms:>16.2f} "
                       f"{agent_bytes / steps:>18.0f} {floor_bytes / steps:>18.0f} {ratio:>12.2f} {overhead:>21.2f}")
-        await pool.close()
         print(f"agent-step / floor-step time ratio (median over N): {statistics.median(ratios):.2f}")
-    finally:
-        llm.stop()
-        await stack.stop()
 
 
 if __name__ == "__main__":
