@@ -9,7 +9,7 @@ from temporalio.worker import Worker
 from deepagents_temporal.schema import AgentResult, Todo
 from deepagents_temporal.scripted_llm import ChatRequest, Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings
-from tests.helpers import failure_message, start_run
+from tests.helpers import failure_message, model_results, start_run
 
 SPECIALISTS = {"e2e_test_specialist", "integration_test_specialist", "functional_test_specialist"}
 
@@ -146,3 +146,22 @@ async def test_unknown_profile_fails_fast(client: Client, settings: Settings, wo
         await handle.result()
     assert "unknown profile 'nope'" in failure_message(failure.value)
 
+
+
+async def test_tokens_of_a_child_that_failed_late_are_counted(
+    client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM
+) -> None:
+    # The integration specialist answers once (writes its file), then its next call is rejected.
+    llm.add_rule(
+        lambda r: "integration test specialist" in r.system_prompt.lower() and r.turn == 1,
+        Reply.error(400, "unsupported parameter in request"),
+    )
+    handle = await start_run(client, settings)
+    result: AgentResult = await handle.result()
+    spent = sum(call.usage.total_tokens for call in await model_results(client, handle))
+    for child in result.children:
+        spent += sum(call.usage.total_tokens for call in await model_results(client, client.get_workflow_handle(child)))
+    failed = f"{handle.id}/integration_test_specialist-1"
+    assert (await client.get_workflow_handle(failed).describe()).status.name == "FAILED"
+    assert sum(c.usage.total_tokens for c in await model_results(client, client.get_workflow_handle(failed))) > 0
+    assert result.usage.total_tokens == spent

@@ -160,7 +160,11 @@ class AgentWorkflow:
             reason = _failure_text(err)
             self._event("error", f"run failed: {reason}")
             await self._finish(is_root, RunStatus.FAILED, reason)
-            raise
+            if is_root:
+                raise
+            # A sub-agent tells its parent what it spent before failing.
+            spent = {"usage": (self._usage + self._child_usage).model_dump(), "models_used": self._models_used}
+            raise ApplicationError(reason, spent, type="SubAgentFailed", non_retryable=True) from None
         await self._finish(is_root, RunStatus.COMPLETED, None)
         result.artifacts = list(self._artifacts.values())
         return result
@@ -446,6 +450,7 @@ class AgentWorkflow:
         except ChildWorkflowError as err:
             child.status = "failed"
             reason = _failure_text(err)
+            self._count_spent_by_failed_child(err)
             self._event("child_finished", f"{args.subagent_type} ({child_id}) failed: {reason}")
             return f"Error: sub-agent {args.subagent_type} failed: {reason}"
         child.status = "completed"
@@ -457,6 +462,16 @@ class AgentWorkflow:
                 self._models_used.append(model)
         self._event("child_finished", f"{args.subagent_type} ({child_id}) finished in {result.steps} model calls")
         return result.answer
+
+    def _count_spent_by_failed_child(self, err: ChildWorkflowError) -> None:
+        cause = err.cause
+        if not isinstance(cause, ApplicationError) or cause.type != "SubAgentFailed" or not cause.details:
+            return
+        spent = cause.details[0]
+        self._child_usage = self._child_usage + TokenUsage.model_validate(spent.get("usage", {}))
+        for model in spent.get("models_used", []):
+            if model not in self._models_used:
+                self._models_used.append(model)
 
     # ----- progress ------------------------------------------------------
 
