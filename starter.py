@@ -32,7 +32,8 @@ from temporalio.worker import Worker
 from deepagents_temporal.devstack import DevStack, read_running_stack, start_dev_stack
 from deepagents_temporal.profiles import DEFAULT_PROFILE, PROFILES, UnknownProfileError, get_profile
 from deepagents_temporal import pgstore
-from deepagents_temporal.runtime import build_worker, connect, hard_exit, open_database, s3_client, with_stack
+from deepagents_temporal.services import connect, hard_exit, open_database, s3_client, with_stack
+from worker import build_worker
 from deepagents_temporal.schema import AgentInput, AgentResult, Progress
 from deepagents_temporal.scripted_llm import Reply, ScriptedLLM, demo_brain
 from deepagents_temporal.settings import Settings, load_settings

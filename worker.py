@@ -1,9 +1,11 @@
-"""Run a worker for AgentWorkflow and its activities against the configured services.
+"""The worker: where workflows and activities meet.
 
     python worker.py            # uses TEMPORAL_ADDRESS, OPENAI_* ... from the environment
 
-Stops cleanly on SIGINT/SIGTERM: running activities get a few seconds to finish,
-the rest are retried by another worker.
+This module lists every workflow and activity a worker registers and builds
+that worker (``build_worker``); the CLI's in-process worker, the tests and the
+benchmarks use the same function. Stops cleanly on SIGINT/SIGTERM: running
+activities get a few seconds to finish, the rest are retried by another worker.
 """
 
 from __future__ import annotations
@@ -12,9 +14,76 @@ import argparse
 import asyncio
 import logging
 import signal
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 
-from deepagents_temporal.runtime import build_worker, connect, hard_exit, open_database
-from deepagents_temporal.settings import load_settings
+import asyncpg
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.worker import Interceptor, Worker, WorkflowRunner
+
+from activities.files import FileActivities
+from activities.model import ModelActivities
+from activities.records import RecordActivities
+from deepagents_temporal import pgstore
+from deepagents_temporal.conversation import ConversationStore
+from deepagents_temporal.s3 import ensure_bucket
+from deepagents_temporal.services import connect, hard_exit, open_database, s3_client
+from deepagents_temporal.settings import Settings, load_settings
+from workflows.agent import AgentWorkflow
+
+WORKFLOWS: list[type] = [AgentWorkflow]
+# Workflow-task errors that never heal by retrying: they fail the run with
+# their reason instead of leaving it RUNNING. (Payloads over Temporal's size
+# limit cannot arise: ExternalStorage moves anything over 128 KB to S3.)
+WORKFLOW_FAILURE_EXCEPTION_TYPES = [workflow.NondeterminismError]
+
+
+def activities(
+    models: ModelActivities, files: FileActivities, records: RecordActivities
+) -> list[Callable[..., object]]:
+    """Every activity a worker registers, by the object that holds its clients."""
+    return [
+        models.call_model,
+        files.file_tool,
+        files.save_deliverable,
+        files.write_log_part,
+        files.compose_run_log,
+        records.record,
+    ]
+
+
+async def build_worker(
+    client: Client,
+    settings: Settings,
+    pool: asyncpg.Pool | None = None,
+    *,
+    interceptors: Sequence[Interceptor] = (),
+    workflows: Sequence[type] = WORKFLOWS,
+    workflow_runner: WorkflowRunner | None = None,
+) -> Worker:
+    """The worker with every workflow and activity; opens (and migrates) the database unless given a pool."""
+    s3 = s3_client(settings)
+    await asyncio.to_thread(ensure_bucket, s3, settings.s3_bucket)
+    if pool is None:
+        pool = await open_database(settings)
+    records = RecordActivities(pool)
+    conversations = ConversationStore(s3, settings.s3_bucket)
+    models = ModelActivities(settings, conversations, records)
+    files = FileActivities(s3, settings.s3_bucket, conversations, pgstore.PostgresStore(pool))
+    return Worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        workflows=workflows,
+        activities=activities(models, files, records),
+        # A dead worker's cached workflows move to another worker after this,
+        # instead of the 10 s default.
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
+        workflow_failure_exception_types=WORKFLOW_FAILURE_EXCEPTION_TYPES,
+        graceful_shutdown_timeout=timedelta(seconds=5),
+        interceptors=interceptors,
+        **({"workflow_runner": workflow_runner} if workflow_runner else {}),
+    )
 
 
 async def serve() -> int:

@@ -45,7 +45,8 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
 
 from deepagents_temporal.conversation import ConversationStore  # noqa: E402
 from deepagents_temporal.filestore import RunFileSystem  # noqa: E402
-from deepagents_temporal.runtime import build_worker, hard_exit, s3_client  # noqa: E402
+from deepagents_temporal.services import hard_exit, s3_client  # noqa: E402
+from worker import build_worker  # noqa: E402
 from deepagents_temporal.s3 import ensure_bucket  # noqa: E402
 from deepagents_temporal.schema import FileToolInput, FileToolOutput, Message, ToolCall  # noqa: E402
 from harness import bench_services  # noqa: E402

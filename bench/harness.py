@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from temporalio.client import Client
 
 from deepagents_temporal.devstack import DevStack, start_dev_stack
-from deepagents_temporal.runtime import connect, open_database, with_stack
+from deepagents_temporal.services import connect, open_database, with_stack
 from deepagents_temporal.scripted_llm import ScriptedLLM
 from deepagents_temporal.settings import Settings
 

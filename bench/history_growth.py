@@ -31,7 +31,8 @@ from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.api.history.v1 import HistoryEvent  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 
-from deepagents_temporal.runtime import build_worker, hard_exit, s3_client  # noqa: E402
+from deepagents_temporal.services import hard_exit, s3_client  # noqa: E402
+from worker import build_worker  # noqa: E402
 from deepagents_temporal.schema import AgentInput, AgentResult  # noqa: E402
 from deepagents_temporal.scripted_llm import ChatRequest, Reply, ScriptedLLM  # noqa: E402
 from deepagents_temporal.settings import Settings  # noqa: E402

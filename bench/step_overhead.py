@@ -33,7 +33,8 @@ from temporalio.client import Client  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
 from deepagents_temporal.profiles import QA_PROFILE  # noqa: E402
-from deepagents_temporal.runtime import build_worker, hard_exit  # noqa: E402
+from deepagents_temporal.services import hard_exit  # noqa: E402
+from worker import build_worker  # noqa: E402
 from deepagents_temporal.schema import AgentInput, AgentResult  # noqa: E402
 from deepagents_temporal.scripted_llm import ChatRequest, Reply  # noqa: E402
 from deepagents_temporal.settings import Settings  # noqa: E402

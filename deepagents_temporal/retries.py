@@ -1,4 +1,9 @@
-"""Timeouts and the retry policy of model calls (imported by workflow code)."""
+"""Timeouts and retry policies of the activities (imported by workflow code).
+
+Model calls: fallback along the model chain is the retry policy. Storage
+(S3 objects, PostgreSQL rows): outages heal, so those retry without limit; a
+bad key or a missing stored object never does.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,9 @@ CRASH_ALLOWANCE = 3
 # When the workers pick the chain, its length is unknown here; the activity
 # still stops after chain length x rounds model errors.
 UNKNOWN_CHAIN_ATTEMPTS = 30
+
+# How many times the whole chain is tried before a model call fails for good.
+MODEL_CHAIN_ROUNDS = 2
 
 ALL_MODELS_FAILED = "AllModelsFailed"
 MALFORMED_REQUEST = "MalformedModelRequest"
@@ -33,3 +41,10 @@ def model_retry_policy(chain_length: int | None, rounds: int) -> RetryPolicy:
         maximum_attempts=chain_length * rounds + CRASH_ALLOWANCE if chain_length else UNKNOWN_CHAIN_ATTEMPTS,
         non_retryable_error_types=[ALL_MODELS_FAILED, MALFORMED_REQUEST],
     )
+
+
+STORAGE_RETRY_POLICY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    maximum_interval=timedelta(seconds=10),
+    non_retryable_error_types=["ValueError", "LookupError"],
+)

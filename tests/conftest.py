@@ -15,7 +15,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from deepagents_temporal.devstack import DevStack, start_dev_stack
-from deepagents_temporal.runtime import build_worker, connect, open_database
+from deepagents_temporal.services import connect, open_database
+from worker import build_worker
 from deepagents_temporal.scripted_llm import ScriptedLLM
 from deepagents_temporal.settings import Settings
 

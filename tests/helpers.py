@@ -7,6 +7,7 @@ import uuid
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
+from deepagents_temporal.failures import failure_messages
 from deepagents_temporal.schema import AgentInput, AgentResult, ModelCallResult
 from deepagents_temporal.settings import Settings
 
@@ -48,9 +49,4 @@ async def model_results(client: Client, handle: WorkflowHandle) -> list[ModelCal
 
 def failure_message(err: BaseException) -> str:
     """All messages down the failure's cause chain, joined."""
-    parts = []
-    current: BaseException | None = err
-    while current is not None:
-        parts.append(getattr(current, "message", None) or str(current))
-        current = getattr(current, "cause", None)
-    return " | ".join(parts)
+    return " | ".join(failure_messages(err))

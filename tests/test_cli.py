@@ -14,7 +14,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from deepagents_temporal.runtime import s3_client
+from deepagents_temporal.services import s3_client
 from deepagents_temporal.settings import Settings
 from tests.helpers import start_run
 

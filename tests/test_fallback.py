@@ -7,7 +7,7 @@ import asyncpg
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.worker import Worker
 
-from deepagents_temporal.runtime import s3_client
+from deepagents_temporal.services import s3_client
 from deepagents_temporal.schema import AgentResult
 from deepagents_temporal.scripted_llm import Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings

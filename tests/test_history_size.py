@@ -18,7 +18,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from deepagents_temporal import runtime
+from deepagents_temporal.services import s3_client
 from deepagents_temporal.schema import AgentInput, AgentResult
 from deepagents_temporal.scripted_llm import ChatRequest, Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings
@@ -56,7 +56,7 @@ async def test_history_bytes_per_step_stay_flat_over_100_steps(
     client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM
 ) -> None:
     run_id = f"test-hist-{uuid.uuid4().hex[:10]}"
-    s3 = runtime.s3_client(settings)
+    s3 = s3_client(settings)
     seed = ten_kb_text("input").encode("utf-8")
     key = f"runs/{run_id}/files/input/ten-kb.txt"
     await asyncio.to_thread(s3.put_object, settings.s3_bucket, key, io.BytesIO(seed), len(seed))

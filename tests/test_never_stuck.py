@@ -11,7 +11,7 @@ from temporalio import workflow
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.worker import UnsandboxedWorkflowRunner
 
-from deepagents_temporal.runtime import build_worker
+from worker import build_worker
 from deepagents_temporal.schema import AgentInput, AgentResult
 from deepagents_temporal.scripted_llm import ChatRequest, Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings

@@ -18,7 +18,8 @@ import pytest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer, Worker
 
-from deepagents_temporal.runtime import WORKFLOWS, data_converter
+from deepagents_temporal.services import data_converter
+from worker import WORKFLOWS
 from deepagents_temporal.schema import AgentResult
 from deepagents_temporal.scripted_llm import Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings

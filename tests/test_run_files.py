@@ -23,11 +23,12 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor, Worker
 
-from deepagents_temporal import runtime
+from deepagents_temporal.services import s3_client
 from deepagents_temporal.schema import AgentResult, FileToolInput
 from deepagents_temporal.scripted_llm import DEMO_SPECIALISTS, ChatRequest, Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings
 from tests.helpers import start_run
+from worker import build_worker
 
 SPECIALISTS = tuple(DEMO_SPECIALISTS)  # e2e_test_specialist, integration_test_specialist, functional_test_specialist
 SUPERVISOR = "qa_orchestrator"
@@ -41,7 +42,7 @@ MAX_EVENT_BYTES = 256 * 1024
 
 @pytest.fixture
 def s3(settings: Settings) -> Minio:
-    return runtime.s3_client(settings)
+    return s3_client(settings)
 
 
 def is_supervisor(req: ChatRequest) -> bool:
@@ -252,16 +253,9 @@ class FailAfterWriteInterceptor(Interceptor):
 
 
 @pytest.fixture
-def injecting_interceptor(monkeypatch: pytest.MonkeyPatch) -> Iterator[FailAfterWriteInterceptor]:
-    """Make runtime.build_worker add our interceptor to the Worker it builds (same config otherwise)."""
-    interceptor = FailAfterWriteInterceptor()
-
-    def worker_with_interceptor(*args: Any, **kwargs: Any) -> Worker:
-        kwargs["interceptors"] = [*kwargs.get("interceptors", []), interceptor]
-        return Worker(*args, **kwargs)
-
-    monkeypatch.setattr(runtime, "Worker", worker_with_interceptor)
-    yield interceptor
+def injecting_interceptor() -> FailAfterWriteInterceptor:
+    """An interceptor the test passes to build_worker (same worker config otherwise)."""
+    return FailAfterWriteInterceptor()
 
 
 async def test_write_and_edit_are_idempotent_under_a_retry(
@@ -289,7 +283,7 @@ async def test_write_and_edit_are_idempotent_under_a_retry(
     )
     llm.add_rule(supervisor_turn(2), Reply.text("saved"), times=1)
 
-    worker = await runtime.build_worker(client, settings, pool)
+    worker = await build_worker(client, settings, pool, interceptors=[injecting_interceptor])
     async with worker:
         handle = await start_run(client, settings)
         result: AgentResult = await handle.result()

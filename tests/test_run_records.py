@@ -21,7 +21,8 @@ from temporalio.worker import (
 
 from deepagents_temporal import pgstore
 from deepagents_temporal.pgstore import DecisionKind, RunStatus
-from deepagents_temporal.runtime import build_worker, s3_client
+from deepagents_temporal.services import s3_client
+from worker import build_worker
 from deepagents_temporal.schema import AgentResult
 from deepagents_temporal.scripted_llm import ChatRequest, Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings

@@ -3,17 +3,17 @@
 One workflow type runs the supervisor and every sub-agent; the agent profile
 says which prompt, tools and sub-agents it has. Model calls are activities;
 todos and message bookkeeping are workflow state; each ``task()`` call is a
-child AgentWorkflow.
+child AgentWorkflow. The PostgreSQL rows are kept by ``workflows/bookkeeping.py``
+and the progress events by ``workflows/progress.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -23,62 +23,55 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from deepagents_temporal.pgstore.records import ArtifactRecord, DecisionKind, DecisionRecord, RunRecord, RunStatus
+    from activities.files import FileActivities
+    from activities.model import ModelActivities
+    from deepagents_temporal.failures import innermost_failure_message
+    from deepagents_temporal.pgstore.records import DecisionKind, RunRecord, RunStatus
     from deepagents_temporal.profiles import FILE_TOOLS, AgentSpec, Profile, UnknownAgentError, UnknownProfileError, get_profile
-    from deepagents_temporal.retries import MODEL_HEARTBEAT_TIMEOUT, model_retry_policy
+    from deepagents_temporal.retries import (
+        MODEL_CHAIN_ROUNDS,
+        MODEL_HEARTBEAT_TIMEOUT,
+        STORAGE_RETRY_POLICY,
+        model_retry_policy,
+    )
     from deepagents_temporal.schema import (
         AgentInput,
+        AgentResult,
         ArtifactInfo,
+        ChildInfo,
         DeliverableInput,
         FileToolInput,
         FileToolOutput,
-        LogLine,
         LogPartInput,
-        AgentResult,
-        ChildInfo,
         Message,
         ModelCallInput,
         ModelCallResult,
         Progress,
-        ProgressEvent,
-        RecordBatch,
         Todo,
         TokenUsage,
         ToolCall,
     )
-    from deepagents_temporal.tools import (
-        TaskArgs,
-        ToolArgumentError,
-        WriteTodosArgs,
-        parse_args,
-        tool_schemas,
-    )
+    from deepagents_temporal.tools import TaskArgs, ToolArgumentError, WriteTodosArgs, parse_args, tool_schemas
+    from workflows.bookkeeping import MAX_RECORDED_SUMMARY, RunBookkeeping
+    from workflows.progress import ProgressLog, todos_markdown
 
 WORKFLOW_TOOLS = ("write_todos", "task")
 DELIVERABLE_NAME = "final_answer.md"
-MAX_RECORDED_REQUEST = 10_000
-MAX_RECORDED_SUMMARY = 500
-# Storage outages heal, so those retry without limit; a bad key or a missing
-# stored object never does.
-STORAGE_RETRY_POLICY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    maximum_interval=timedelta(seconds=10),
-    non_retryable_error_types=["ValueError", "LookupError"],
-)
-ToolHandler = Callable[[ToolCall, object], Awaitable["str | Message"]]
 EMPTY_REPLY_NOTICE = (
     "Error: your last reply was empty (no text and no tool calls). "
     "Call a tool or give your final answer."
 )
 
 
-def _failure_text(err: BaseException) -> str:
-    """The innermost failure message: what actually went wrong."""
-    message = str(err)
-    while isinstance(err, FailureError) and err.cause is not None:
-        err = err.cause
-        message = getattr(err, "message", None) or str(err)
-    return message
+@dataclass(frozen=True)
+class ToolContext:
+    """What the tools of one agent need besides the call: fixed for the whole run."""
+
+    profile: Profile
+    spec: AgentSpec
+    chain: list[str]
+    model_timeout_seconds: float
+    user_id: str | None
 
 
 @workflow.defn(name="AgentWorkflow")
@@ -89,7 +82,7 @@ class AgentWorkflow:
         self._done = False
         self._todos: list[Todo] = []
         self._children: list[ChildInfo] = []
-        self._events: list[ProgressEvent] = []
+        self._progress = ProgressLog()
         self._child_counters: dict[str, int] = {}
         self._child_usage = TokenUsage()
         self._models_used: list[str] = []
@@ -97,12 +90,7 @@ class AgentWorkflow:
         # One entry per object key, the latest write's (an edit replaces a write).
         self._artifacts: dict[str, ArtifactInfo] = {}
         self._usage = TokenUsage()
-        # PostgreSQL bookkeeping: rows are batched per step and written by
-        # the record activity without holding up the loop.
-        self._run_row: RunRecord | None = None
-        self._records = RecordBatch()
-        self._record_writes: list[workflow.ActivityHandle] = []
-        self._decision_seq = 0
+        self._books: RunBookkeeping | None = None
 
     # ----- queries -------------------------------------------------------
 
@@ -118,8 +106,8 @@ class AgentWorkflow:
             done=self._done,
             todos=list(self._todos),
             children=list(self._children),
-            events=self._events[since:],
-            next_seq=len(self._events),
+            events=self._progress.since(since),
+            next_seq=len(self._progress),
         )
 
     # ----- the loop ------------------------------------------------------
@@ -129,18 +117,17 @@ class AgentWorkflow:
         info = workflow.info()
         self._run_id = request.run_id or info.workflow_id
         is_root = request.run_id is None
-        self._run_row = RunRecord(
-            run_id=info.workflow_id,
-            parent_run_id=info.parent.workflow_id if info.parent else None,
-            workflow_name=info.workflow_type,
-            profile=request.profile,
-            agent=request.agent,
-            created_at=workflow.now(),
+        self._books = RunBookkeeping(
+            RunRecord(
+                run_id=info.workflow_id,
+                parent_run_id=info.parent.workflow_id if info.parent else None,
+                workflow_name=info.workflow_type,
+                profile=request.profile,
+                agent=request.agent,
+                created_at=workflow.now(),
+            )
         )
-        self._queue_run_status(RunStatus.STARTED)
-        # The request goes into the first row only, not into every update.
-        self._records.run = self._run_row.model_copy(update={"request": request.request[:MAX_RECORDED_REQUEST]})
-        self._flush_records()
+        self._books.started(request.request)
         try:
             try:
                 profile = get_profile(request.profile)
@@ -148,7 +135,7 @@ class AgentWorkflow:
             except (UnknownProfileError, UnknownAgentError) as err:
                 raise ApplicationError(str(err), type="BadAgentInput", non_retryable=True) from None
             self._agent_name = spec.name
-            self._run_row.agent = spec.name
+            self._books.set_agent(spec.name)
             result = await self._agent_loop(request, profile, spec)
             if is_root:
                 self._add_artifact(await self._save_deliverable(result))
@@ -157,7 +144,7 @@ class AgentWorkflow:
                 self._event("error", "run cancelled")
                 await self._finish(is_root, RunStatus.CANCELLED, "cancelled")
                 raise
-            reason = _failure_text(err)
+            reason = innermost_failure_message(err)
             self._event("error", f"run failed: {reason}")
             await self._finish(is_root, RunStatus.FAILED, reason)
             if is_root:
@@ -170,6 +157,7 @@ class AgentWorkflow:
         return result
 
     async def _agent_loop(self, request: AgentInput, profile: Profile, spec: AgentSpec) -> AgentResult:
+        assert self._books is not None
         run_id = self._run_id
         # Empty: the workers' own DEEPAGENT_MODEL / DEEPAGENT_FALLBACK_MODELS.
         chain = list(spec.models) or list(request.model_chain)
@@ -177,14 +165,7 @@ class AgentWorkflow:
             raise ApplicationError("the request is empty", type="BadAgentInput", non_retryable=True)
         max_steps = request.max_steps or spec.max_steps
         tools = tool_schemas(profile, spec)
-        handlers: dict[str, ToolHandler] = {
-            "write_todos": lambda call, args: self._write_todos(args),
-            "task": lambda call, args: self._task(
-                args, profile, spec, chain, request.model_timeout_seconds, request.user_id
-            ),
-        }
-        for name in FILE_TOOLS:
-            handlers[name] = lambda call, args: self._file_tool(call, spec, profile, request.user_id)
+        context = ToolContext(profile, spec, chain, request.model_timeout_seconds, request.user_id)
 
         # The conversation lives in the bucket (see conversation.py); the
         # workflow keeps its transcript reference and what came after it.
@@ -204,24 +185,29 @@ class AgentWorkflow:
                 )
             self._step += 1
             # The previous step's rows ride along with the model call.
-            records, self._records = self._records, RecordBatch()
+            records = self._books.take()
             result = await self._call_model(
-                run_id,
+                ModelCallInput(
+                    run_id=run_id,
+                    agent=spec.name,
+                    step=self._step,
+                    model_chain=chain,
+                    rounds=MODEL_CHAIN_ROUNDS,
+                    transcript=transcript,
+                    new_messages=pending,
+                    tools=tools if tools_digest is None else None,
+                    tools_digest=tools_digest,
+                    workflow_tools=list(WORKFLOW_TOOLS),
+                    records=records if records else None,
+                    request_timeout_seconds=request.model_timeout_seconds,
+                ),
                 spec,
-                chain,
-                transcript,
-                pending,
-                tools if tools_digest is None else None,
-                tools_digest,
-                records if records else None,
-                request.model_timeout_seconds,
             )
             if not result.records_written:
-                self._records = records.merged_with(self._records)
+                self._books.give_back(records)
             transcript, pending, tools_digest = result.transcript, [], result.tools_digest
             usage = usage + result.usage
-            if result.model not in self._models_used:
-                self._models_used.append(result.model)
+            self._note_models([result.model])
             reply = result.message
             self._log_model_answer(spec, result)
             self._usage = usage
@@ -233,7 +219,7 @@ class AgentWorkflow:
                 pending.append(Message(role="user", content=EMPTY_REPLY_NOTICE))
                 self._event("error", f"empty reply from {result.model}")
                 continue
-            pending.extend(await self._run_tools(reply.tool_calls, spec, handlers))
+            pending.extend(await self._run_tools(reply.tool_calls, context))
 
         self._done = True
         self._event("final", f"finished after {self._step} model calls")
@@ -249,46 +235,20 @@ class AgentWorkflow:
             children=[c.workflow_id for c in self._children],
         )
 
-    async def _call_model(
-        self,
-        run_id: str,
-        spec: AgentSpec,
-        chain: list[str],
-        transcript: str | None,
-        new_messages: list[Message],
-        tools: list[dict] | None,
-        tools_digest: str | None,
-        records: RecordBatch | None,
-        timeout_seconds: float,
-    ) -> ModelCallResult:
-        rounds = 2
+    async def _call_model(self, call: ModelCallInput, spec: AgentSpec) -> ModelCallResult:
         try:
-            return await workflow.execute_activity(
-                "call_model",
-                ModelCallInput(
-                    run_id=run_id,
-                    agent=spec.name,
-                    step=self._step,
-                    model_chain=chain,
-                    rounds=rounds,
-                    transcript=transcript,
-                    new_messages=new_messages,
-                    tools=tools,
-                    tools_digest=tools_digest,
-                    workflow_tools=list(WORKFLOW_TOOLS),
-                    records=records,
-                    request_timeout_seconds=timeout_seconds,
-                ),
-                result_type=ModelCallResult,
-                start_to_close_timeout=timedelta(seconds=timeout_seconds + 30),
+            return await workflow.execute_activity_method(
+                ModelActivities.call_model,
+                call,
+                start_to_close_timeout=timedelta(seconds=call.request_timeout_seconds + 30),
                 heartbeat_timeout=MODEL_HEARTBEAT_TIMEOUT,
-                retry_policy=model_retry_policy(len(chain) or None, rounds),
-                summary=f"{spec.name} step {self._step}: model call ({' → '.join(chain) or 'worker models'})",
+                retry_policy=model_retry_policy(len(call.model_chain) or None, call.rounds),
+                summary=f"{spec.name} step {self._step}: model call ({' → '.join(call.model_chain) or 'worker models'})",
             )
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise
-            reason = _failure_text(err)
+            reason = innermost_failure_message(err)
             self._event("error", reason)
             raise ApplicationError(
                 f"agent {spec.name}, step {self._step}: {reason}", type="ModelCallFailed", non_retryable=True
@@ -305,7 +265,7 @@ class AgentWorkflow:
             f"{result.usage.total_tokens} tokens) -> {asked}{fallback}",
         )
         workflow.set_current_details(
-            f"**{spec.name}** step {self._step}, last answer from `{result.model}`\n\n" + self._todos_markdown()
+            f"**{spec.name}** step {self._step}, last answer from `{result.model}`\n\n" + todos_markdown(self._todos)
         )
         self._decide(
             DecisionKind.MODEL_CALL,
@@ -325,11 +285,15 @@ class AgentWorkflow:
             },
         )
 
+    def _note_models(self, models: list[str]) -> None:
+        """Models that answered for this agent or its sub-agents, each once, first use first."""
+        for model in models:
+            if model not in self._models_used:
+                self._models_used.append(model)
+
     # ----- tools ---------------------------------------------------------
 
-    async def _run_tools(
-        self, calls: list[ToolCall], spec: AgentSpec, handlers: dict[str, ToolHandler]
-    ) -> list[Message]:
+    async def _run_tools(self, calls: list[ToolCall], context: ToolContext) -> list[Message]:
         """One turn's tool calls, results in call order. File tools run one after
         another in the model's order (a write then an edit of one file must not
         race); the rest, sub-agents above all, run in parallel with them."""
@@ -337,18 +301,18 @@ class AgentWorkflow:
 
         async def in_order(indexes: list[int]) -> None:
             for i in indexes:
-                results[i] = await self._run_tool(calls[i], spec, handlers)
+                results[i] = await self._run_tool(calls[i], context)
 
         async def one(i: int) -> None:
-            results[i] = await self._run_tool(calls[i], spec, handlers)
+            results[i] = await self._run_tool(calls[i], context)
 
         file_calls = [i for i, call in enumerate(calls) if call.name in FILE_TOOLS]
         others = [i for i, call in enumerate(calls) if call.name not in FILE_TOOLS]
         await asyncio.gather(in_order(file_calls), *(one(i) for i in others))
         return [message for message in results if message is not None]
 
-    async def _run_tool(self, call: ToolCall, spec: AgentSpec, handlers: dict[str, ToolHandler]) -> Message:
-        output = await self._tool_output(call, spec, handlers)
+    async def _run_tool(self, call: ToolCall, context: ToolContext) -> Message:
+        output = await self._tool_output(call, context)
         message = output if isinstance(output, Message) else Message(
             role="tool", content=output, tool_call_id=call.id, name=call.name
         )
@@ -360,58 +324,60 @@ class AgentWorkflow:
         )
         return message
 
-    async def _tool_output(self, call: ToolCall, spec: AgentSpec, handlers: dict[str, ToolHandler]) -> str | Message:
+    async def _tool_output(self, call: ToolCall, context: ToolContext) -> str | Message:
+        """Validate the call and hand it to its tool; a bad call becomes an error message for the model."""
         if call.raw_args is not None:
             return self._tool_error(
                 f"arguments for {call.name or 'the tool'} are not valid JSON ({call.error}): {call.raw_args[:200]!r}"
             )
-        if call.name not in spec.tools or call.name not in handlers:
-            available = ", ".join(spec.tools) or "none"
+        if call.name not in context.spec.tools or call.name not in (*WORKFLOW_TOOLS, *FILE_TOOLS):
+            available = ", ".join(context.spec.tools) or "none"
             return self._tool_error(f"unknown tool {call.name!r}; available tools: {available}")
         if call.name in FILE_TOOLS:
             # Validated by the activity: large arguments never enter the workflow.
-            return await handlers[call.name](call, None)
+            return await self._file_tool(call, context)
         try:
             args = parse_args(call.name, call.args)
         except ToolArgumentError as err:
             return self._tool_error(str(err))
-        return await handlers[call.name](call, args)
+        match args:
+            case WriteTodosArgs():
+                return self._write_todos(args)
+            case TaskArgs():
+                return await self._task(args, context)
+        raise AssertionError(f"no handler for workflow tool {call.name}")
 
     def _tool_error(self, problem: str) -> str:
         self._event("error", problem)
         self._decide(DecisionKind.VALIDATION, problem)
         return f"Error: {problem}"
 
-    async def _file_tool(self, call: ToolCall, spec: AgentSpec, profile: Profile, user_id: str | None) -> Message:
-        output: FileToolOutput = await workflow.execute_activity(
-            "file_tool",
-            FileToolInput(run_id=self._run_id, agent=spec.name, call=call, profile=profile.name, user_id=user_id),
-            result_type=FileToolOutput,
+    async def _file_tool(self, call: ToolCall, context: ToolContext) -> Message:
+        output: FileToolOutput = await workflow.execute_activity_method(
+            FileActivities.file_tool,
+            FileToolInput(
+                run_id=self._run_id,
+                agent=context.spec.name,
+                call=call,
+                profile=context.profile.name,
+                user_id=context.user_id,
+            ),
             start_to_close_timeout=timedelta(seconds=120),
             retry_policy=STORAGE_RETRY_POLICY,
-            summary=f"{spec.name}: {call.name}",
+            summary=f"{context.spec.name}: {call.name}",
         )
         self._event("error" if output.error else "tool", output.summary)
         if output.artifact is not None:
             self._add_artifact(output.artifact)
         return output.message
 
-    async def _write_todos(self, args: object) -> str:
-        assert isinstance(args, WriteTodosArgs)
+    def _write_todos(self, args: WriteTodosArgs) -> str:
         self._todos = list(args.todos)
-        self._event("todos", self._todos_markdown())
+        self._event("todos", todos_markdown(self._todos))
         return f"Updated todo list to {[t.model_dump() for t in self._todos]}"
 
-    async def _task(
-        self,
-        args: object,
-        profile: Profile,
-        spec: AgentSpec,
-        chain: list[str],
-        timeout_seconds: float,
-        user_id: str | None,
-    ) -> str:
-        assert isinstance(args, TaskArgs)
+    async def _task(self, args: TaskArgs, context: ToolContext) -> str:
+        profile, spec = context.profile, context.spec
         if args.subagent_type not in spec.subagents or args.subagent_type not in profile.subagents:
             return self._tool_error(
                 f"unknown subagent_type {args.subagent_type!r}; "
@@ -429,27 +395,27 @@ class AgentWorkflow:
             payload={"subagent_type": args.subagent_type, "child_run_id": child_id,
                      "description": args.description[:MAX_RECORDED_SUMMARY]},
         )
-        self._flush_records()
+        assert self._books is not None
+        self._books.flush()
         try:
-            result: AgentResult = await workflow.execute_child_workflow(
-                "AgentWorkflow",
+            result = await workflow.execute_child_workflow(
+                AgentWorkflow.run,
                 AgentInput(
                     profile=profile.name,
                     agent=args.subagent_type,
                     request=args.description,
-                    model_chain=chain,
+                    model_chain=context.chain,
                     run_id=self._run_id,
-                    model_timeout_seconds=timeout_seconds,
-                    user_id=user_id,
+                    model_timeout_seconds=context.model_timeout_seconds,
+                    user_id=context.user_id,
                 ),
                 id=child_id,
-                result_type=AgentResult,
                 parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
                 static_summary=f"{args.subagent_type}: {args.description[:120]}",
             )
         except ChildWorkflowError as err:
             child.status = "failed"
-            reason = _failure_text(err)
+            reason = innermost_failure_message(err)
             self._count_spent_by_failed_child(err)
             self._event("child_finished", f"{args.subagent_type} ({child_id}) failed: {reason}")
             return f"Error: sub-agent {args.subagent_type} failed: {reason}"
@@ -457,9 +423,7 @@ class AgentWorkflow:
         self._child_usage = self._child_usage + result.usage
         # Recorded by the child itself; kept here so the run's result lists everything.
         self._artifacts.update((a.key, a) for a in result.artifacts)
-        for model in result.models_used:
-            if model not in self._models_used:
-                self._models_used.append(model)
+        self._note_models(result.models_used)
         self._event("child_finished", f"{args.subagent_type} ({child_id}) finished in {result.steps} model calls")
         return result.answer
 
@@ -469,27 +433,32 @@ class AgentWorkflow:
             return
         spent = cause.details[0]
         self._child_usage = self._child_usage + TokenUsage.model_validate(spent.get("usage", {}))
-        for model in spent.get("models_used", []):
-            if model not in self._models_used:
-                self._models_used.append(model)
+        self._note_models(spent.get("models_used", []))
 
-    # ----- progress ------------------------------------------------------
+    # ----- progress and records -------------------------------------------
 
     def _event(self, kind: str, text: str) -> None:
-        event = ProgressEvent(seq=len(self._events), kind=kind, at=workflow.now(), text=text)  # type: ignore[arg-type]
-        self._events.append(event)
-        # workflow.logger stays quiet during replay, so each line is logged once.
-        workflow.logger.info(
-            "run_id=%s agent=%s kind=%s %s", self._run_id, self._agent_name, kind, text.replace("\n", " | ")
-        )
+        self._progress.add(kind, text, run_id=self._run_id, agent=self._agent_name)
+
+    def _decide(self, kind: DecisionKind, summary: str, **fields: object) -> None:
+        assert self._books is not None
+        self._books.decide(kind, summary, agent=self._agent_name, step=self._step, **fields)
+
+    def _queue_run_status(self, status: RunStatus, error: str | None = None) -> None:
+        assert self._books is not None
+        self._books.run_status(status, self._usage + self._child_usage, self._models_used, error)
+
+    def _add_artifact(self, artifact: ArtifactInfo) -> None:
+        assert self._books is not None
+        self._artifacts[artifact.key] = artifact
+        self._books.artifact(self._run_id, artifact)
 
     # ----- deliverables and the run log ------------------------------------
 
     async def _save_deliverable(self, result: AgentResult) -> ArtifactInfo:
-        artifact: ArtifactInfo = await workflow.execute_activity(
-            "save_deliverable",
+        artifact = await workflow.execute_activity_method(
+            FileActivities.save_deliverable,
             DeliverableInput(run_id=self._run_id, name=DELIVERABLE_NAME, transcript=result.answer_transcript),
-            result_type=ArtifactInfo,
             start_to_close_timeout=timedelta(seconds=60),
             retry_policy=STORAGE_RETRY_POLICY,
         )
@@ -498,21 +467,21 @@ class AgentWorkflow:
 
     async def _write_logs(self, is_root: bool) -> None:
         """This agent's lines to the bucket; the supervisor then merges all agents' into run.log."""
-        lines = [
-            LogLine(at=e.at, agent=self._agent_name, workflow_id=workflow.info().workflow_id, kind=e.kind, text=e.text)
-            for e in self._events
-        ]
-        await workflow.execute_activity(
-            "write_log_part",
-            LogPartInput(run_id=self._run_id, workflow_id=workflow.info().workflow_id, lines=lines),
+        workflow_id = workflow.info().workflow_id
+        await workflow.execute_activity_method(
+            FileActivities.write_log_part,
+            LogPartInput(
+                run_id=self._run_id,
+                workflow_id=workflow_id,
+                lines=self._progress.log_lines(self._agent_name, workflow_id),
+            ),
             start_to_close_timeout=timedelta(seconds=60),
             retry_policy=STORAGE_RETRY_POLICY,
         )
         if is_root:
-            run_log: ArtifactInfo = await workflow.execute_activity(
-                "compose_run_log",
+            run_log = await workflow.execute_activity_method(
+                FileActivities.compose_run_log,
                 self._run_id,
-                result_type=ArtifactInfo,
                 start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=STORAGE_RETRY_POLICY,
             )
@@ -520,77 +489,8 @@ class AgentWorkflow:
 
     async def _finish(self, is_root: bool, status: RunStatus, error: str | None) -> None:
         """Logs, the final status row, and every pending PostgreSQL write, before the run ends."""
+        assert self._books is not None
         self._done = True
         await self._write_logs(is_root)
         self._queue_run_status(status, error)
-        self._flush_records()
-        # Retried until PostgreSQL takes them; one that failed for good (a
-        # non-retryable error) must not hide the run's own outcome.
-        await asyncio.gather(*self._record_writes, return_exceptions=True)
-
-    # ----- PostgreSQL records ----------------------------------------------
-
-    def _queue_run_status(self, status: RunStatus, error: str | None = None) -> None:
-        assert self._run_row is not None
-        usage = self._usage + self._child_usage
-        now = workflow.now()
-        self._run_row = self._run_row.model_copy(
-            update={
-                "status": status,
-                "error": error[:MAX_RECORDED_SUMMARY * 4] if error else None,
-                "models_used": list(self._models_used),
-                "input_tokens": usage.input_tokens,
-                "output_tokens": usage.output_tokens,
-                "total_tokens": usage.total_tokens,
-                "updated_at": now,
-                "completed_at": now if status.is_terminal else None,
-            }
-        )
-        self._records.run = self._run_row
-
-    def _decide(self, kind: DecisionKind, summary: str, **fields: object) -> None:
-        self._records.decisions.append(
-            DecisionRecord(
-                run_id=workflow.info().workflow_id,
-                seq=self._decision_seq,
-                kind=kind,
-                agent=self._agent_name or None,
-                step=self._step,
-                summary=" ".join(summary.split())[:MAX_RECORDED_SUMMARY],
-                created_at=workflow.now(),
-                **fields,  # type: ignore[arg-type]
-            )
-        )
-        self._decision_seq += 1
-
-    def _add_artifact(self, artifact: ArtifactInfo) -> None:
-        self._artifacts[artifact.key] = artifact
-        self._records.artifacts.append(
-            ArtifactRecord(
-                run_id=self._run_id,
-                key=artifact.key,
-                size=artifact.size,
-                sha256=artifact.sha256,
-                content_type=artifact.content_type,
-                created_at=workflow.now(),
-                updated_at=workflow.now(),
-            )
-        )
-
-    def _flush_records(self) -> None:
-        if not self._records:
-            return
-        self._record_writes.append(
-            workflow.start_activity(
-                "record",
-                self._records,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=STORAGE_RETRY_POLICY,
-                summary="record to PostgreSQL",
-            )
-        )
-        self._records = RecordBatch()
-
-    def _todos_markdown(self) -> str:
-        marks = {"pending": "[ ]", "in_progress": "[~]", "completed": "[x]"}
-        return "\n".join(f"- {marks[t.status]} {t.content}" for t in self._todos) or "(no todos)"
+        await self._books.drain()

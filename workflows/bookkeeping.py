@@ -1,0 +1,119 @@
+"""An agent workflow's PostgreSQL bookkeeping: its run row, decisions and artifact index.
+
+Rows are collected in a ``RecordBatch`` and written by the ``record`` activity.
+A step's rows normally ride along with the next model call (``take`` / ``give_back``);
+``flush`` starts a write of its own without holding up the loop, and ``drain``
+waits for every write before the run ends. Every row is an idempotent upsert
+keyed by what the workflow decided (run id, decision seq, object key), so
+retries and replays rewrite rows instead of adding them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.records import RecordActivities
+    from deepagents_temporal.pgstore.records import ArtifactRecord, DecisionKind, DecisionRecord, RunRecord, RunStatus
+    from deepagents_temporal.schema import ArtifactInfo, RecordBatch, TokenUsage
+    from deepagents_temporal.retries import STORAGE_RETRY_POLICY
+
+MAX_RECORDED_REQUEST = 10_000
+MAX_RECORDED_SUMMARY = 500
+MAX_RECORDED_ERROR = MAX_RECORDED_SUMMARY * 4
+
+
+class RunBookkeeping:
+    def __init__(self, run_row: RunRecord) -> None:
+        self._run_row = run_row
+        self._batch = RecordBatch()
+        self._writes: list[workflow.ActivityHandle] = []
+        self._decision_seq = 0
+
+    def started(self, request: str) -> None:
+        """The STARTED row, the only one that carries the request text, written at once."""
+        self.run_status(RunStatus.STARTED, TokenUsage(), [])
+        self._batch.run = self._run_row.model_copy(update={"request": request[:MAX_RECORDED_REQUEST]})
+        self.flush()
+
+    def set_agent(self, agent: str) -> None:
+        self._run_row.agent = agent
+
+    def run_status(
+        self, status: RunStatus, usage: TokenUsage, models_used: list[str], error: str | None = None
+    ) -> None:
+        now = workflow.now()
+        self._run_row = self._run_row.model_copy(
+            update={
+                "status": status,
+                "error": error[:MAX_RECORDED_ERROR] if error else None,
+                "models_used": list(models_used),
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "total_tokens": usage.total_tokens,
+                "updated_at": now,
+                "completed_at": now if status.is_terminal else None,
+            }
+        )
+        self._batch.run = self._run_row
+
+    def decide(self, kind: DecisionKind, summary: str, *, agent: str, step: int, **fields: object) -> None:
+        self._batch.decisions.append(
+            DecisionRecord(
+                run_id=workflow.info().workflow_id,
+                seq=self._decision_seq,
+                kind=kind,
+                agent=agent or None,
+                step=step,
+                summary=" ".join(summary.split())[:MAX_RECORDED_SUMMARY],
+                created_at=workflow.now(),
+                **fields,  # type: ignore[arg-type]
+            )
+        )
+        self._decision_seq += 1
+
+    def artifact(self, run_id: str, artifact: ArtifactInfo) -> None:
+        self._batch.artifacts.append(
+            ArtifactRecord(
+                run_id=run_id,
+                key=artifact.key,
+                size=artifact.size,
+                sha256=artifact.sha256,
+                content_type=artifact.content_type,
+                created_at=workflow.now(),
+                updated_at=workflow.now(),
+            )
+        )
+
+    def take(self) -> RecordBatch:
+        """The rows so far, handed to a model call that writes them."""
+        batch, self._batch = self._batch, RecordBatch()
+        return batch
+
+    def give_back(self, batch: RecordBatch) -> None:
+        """Rows a model call could not write: kept, ahead of the newer ones."""
+        self._batch = batch.merged_with(self._batch)
+
+    def flush(self) -> None:
+        if not self._batch:
+            return
+        self._writes.append(
+            workflow.start_activity_method(
+                RecordActivities.record,
+                self._batch,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=STORAGE_RETRY_POLICY,
+                summary="record to PostgreSQL",
+            )
+        )
+        self._batch = RecordBatch()
+
+    async def drain(self) -> None:
+        """Write what is left and wait for every write."""
+        self.flush()
+        # Retried until PostgreSQL takes them; one that failed for good (a
+        # non-retryable error) must not hide the run's own outcome.
+        await asyncio.gather(*self._writes, return_exceptions=True)
