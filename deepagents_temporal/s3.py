@@ -1,12 +1,7 @@
-"""The S3 (MinIO / SeaweedFS) client and the bucket layout every part of the app shares.
+"""The S3 (MinIO / SeaweedFS) client and the bucket's key prefixes every part of the app shares.
 
-One bucket, laid out so a person can browse it::
-
-    templates/                 read-only inputs (report templates, ...)
-    uploads/                   files users provide; read-only to agents
-    runs/<run_id>/files/...    the agent's file system for one run
-    reports/<run_id>/...       deliverables (report.xlsx, summary.json)
-    logs/<run_id>/run.log      the run's log
+The bucket layout is written once, in ``docs/architecture.md`` ("The bucket");
+the prefixes and key builders here follow it.
 
 The functions here are blocking (the minio client is synchronous); async code,
 such as activities, calls them through ``asyncio.to_thread``.

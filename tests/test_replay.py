@@ -4,7 +4,7 @@ Two sources: a run recorded just now (every path: fallback, malformed output,
 a failed child), and histories committed under tests/histories/, recorded by an
 earlier version of the code. The committed ones are what catches an upgrade
 that would break runs already in flight: such a change needs
-``workflow.patched`` (see DESIGN.md), not new histories. Refresh them only on
+``workflow.patched`` (see docs/architecture.md), not new histories. Refresh them only on
 purpose: ``RECORD_HISTORIES=1 pytest tests/test_replay.py``.
 """
 
