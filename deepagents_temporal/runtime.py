@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import asyncpg
 from minio import Minio
-from pydantic import SecretStr
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.converter import DataConverter
@@ -21,7 +20,6 @@ from activities.model import ModelActivities
 from activities.records import RecordActivities
 from deepagents_temporal import pgstore
 from deepagents_temporal.conversation import ConversationStore
-from deepagents_temporal.devstack import DevStack
 from deepagents_temporal.payload_storage import data_converter_with_external_storage
 from deepagents_temporal.s3 import ensure_bucket, make_client
 from deepagents_temporal.settings import Settings
@@ -40,22 +38,6 @@ MAX_EXTERNAL_PAYLOAD = 512 * 1024 * 1024
 
 class ConfigurationError(RuntimeError):
     pass
-
-
-def with_stack(settings: Settings, stack: DevStack, **overrides: object) -> Settings:
-    """``settings`` pointed at an embedded stack's servers."""
-    return settings.model_copy(
-        update={
-            "temporal_address": stack.temporal_address,
-            "temporal_ui_url": stack.ui_url,
-            "s3_endpoint": stack.s3_endpoint,
-            "s3_access_key": SecretStr(stack.s3_access_key),
-            "s3_secret_key": SecretStr(stack.s3_secret_key),
-            "s3_secure": False,
-            "database_url": SecretStr(stack.database_url),
-            **overrides,
-        }
-    )
 
 
 def s3_client(settings: Settings) -> Minio:
