@@ -32,7 +32,7 @@ from temporalio.worker import Worker
 from deepagents_temporal.devstack import DevStack, read_running_stack, start_dev_stack
 from deepagents_temporal.profiles import DEFAULT_PROFILE, PROFILES, UnknownProfileError, get_profile
 from deepagents_temporal import pgstore
-from deepagents_temporal.services import connect, hard_exit, open_database, s3_client, with_stack
+from deepagents_temporal.services import connect, hard_exit, open_database, s3_client
 from worker import build_worker
 from deepagents_temporal.schema import AgentInput, AgentResult, Progress
 from deepagents_temporal.scripted_llm import Reply, ScriptedLLM, demo_brain
@@ -89,14 +89,14 @@ async def open_services(
             stack = read_running_stack()
             if stack is not None:
                 say(f"using the embedded stack started by `starter.py dev` (Temporal {stack.temporal_address})")
-                settings = with_stack(settings, stack)
+                settings = stack.settings(settings)
                 stack = None  # not ours to stop
             else:
                 started = time.monotonic()
                 say("starting the embedded stack (Temporal dev server + web UI, S3 server, PostgreSQL)...")
                 stack = await start_dev_stack(log=lambda line: say(f"  {line}"))
                 say(f"embedded stack ready in {time.monotonic() - started:.1f}s")
-                settings = with_stack(settings, stack)
+                settings = stack.settings(settings)
                 run_worker = worker_needed
         client = await connect(settings)
         # Which models answer is the workers' setting; known here only for our own.

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from temporalio.client import Client
 
 from deepagents_temporal.devstack import DevStack, start_dev_stack
-from deepagents_temporal.services import connect, open_database, with_stack
+from deepagents_temporal.services import connect, open_database
 from deepagents_temporal.scripted_llm import ScriptedLLM
 from deepagents_temporal.settings import Settings
 
@@ -35,9 +35,8 @@ async def bench_services(**overrides: object) -> AsyncIterator[Bench]:
     base_url = llm.start()
     pool = None
     try:
-        settings = with_stack(
+        settings = stack.settings(
             Settings(),
-            stack,
             temporal_task_queue=f"bench-{uuid.uuid4().hex[:6]}",
             openai_api_key=SecretStr("bench"),
             openai_base_url=base_url,

@@ -49,20 +49,15 @@ def _fresh_llm_script(request: pytest.FixtureRequest) -> None:
 
 
 def make_settings(stack: DevStack, llm: ScriptedLLM | None, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "temporal_address": stack.temporal_address,
-        "temporal_task_queue": f"test-{uuid.uuid4().hex[:10]}",
-        "openai_api_key": SecretStr("sk-test-not-a-real-key"),
-        "openai_base_url": llm.base_url if llm else None,
-        "deepagent_model": "test-model",
-        "s3_endpoint": stack.s3_endpoint,
-        "s3_access_key": SecretStr(stack.s3_access_key),
-        "s3_secret_key": SecretStr(stack.s3_secret_key),
-        "database_url": SecretStr(stack.database_url),
-        "s3_bucket": "test-deepagents",
-    }
-    values.update(overrides)
-    return Settings.model_validate(values)
+    return stack.settings(
+        Settings(),
+        temporal_task_queue=f"test-{uuid.uuid4().hex[:10]}",
+        openai_api_key=SecretStr("sk-test-not-a-real-key"),
+        openai_base_url=llm.base_url if llm else None,
+        deepagent_model="test-model",
+        s3_bucket="test-deepagents",
+        **overrides,
+    )
 
 
 @pytest.fixture
