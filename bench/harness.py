@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from deepagents_temporal.devstack import DevStack, start_dev_stack
 from deepagents_temporal.runtime import connect, open_database, with_stack
-from deepagents_temporal.scripted_llm import ScriptedLLM
+from scripted_llm import ScriptedLLM
 from deepagents_temporal.settings import Settings
 
 

@@ -16,7 +16,7 @@ from temporalio.worker import Worker
 
 from deepagents_temporal.devstack import DevStack, start_dev_stack
 from deepagents_temporal.runtime import build_worker, connect, open_database
-from deepagents_temporal.scripted_llm import ScriptedLLM
+from scripted_llm import ScriptedLLM
 from deepagents_temporal.settings import Settings
 
 _exit_status = 0

@@ -20,7 +20,7 @@ from temporalio.worker import Replayer, Worker
 
 from deepagents_temporal.runtime import WORKFLOWS, data_converter
 from deepagents_temporal.schema import AgentResult
-from deepagents_temporal.scripted_llm import Reply, ScriptedLLM
+from scripted_llm import Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings
 from tests.helpers import start_run
 
