@@ -35,7 +35,8 @@ from deepagents_temporal import pgstore
 from deepagents_temporal.services import connect, hard_exit, open_database, s3_client
 from worker import build_worker
 from deepagents_temporal.schema import AgentInput, AgentResult, Progress
-from deepagents_temporal.scripted_llm import Reply, ScriptedLLM, demo_brain
+from scripted_llm import Reply, ScriptedLLM
+from scripted_llm.demo_brain import demo_brain
 from deepagents_temporal.settings import Settings, load_settings
 
 DEMO_MODEL = "offline-demo"

@@ -34,7 +34,7 @@ from temporalio.client import Client  # noqa: E402
 from deepagents_temporal.services import hard_exit, s3_client  # noqa: E402
 from worker import build_worker  # noqa: E402
 from deepagents_temporal.schema import AgentInput, AgentResult  # noqa: E402
-from deepagents_temporal.scripted_llm import ChatRequest, Reply, ScriptedLLM  # noqa: E402
+from scripted_llm import ChatRequest, Reply, ScriptedLLM  # noqa: E402
 from deepagents_temporal.settings import Settings  # noqa: E402
 from harness import bench_services  # noqa: E402
 

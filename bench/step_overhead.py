@@ -36,7 +36,7 @@ from deepagents_temporal.profiles import QA_PROFILE  # noqa: E402
 from deepagents_temporal.services import hard_exit  # noqa: E402
 from worker import build_worker  # noqa: E402
 from deepagents_temporal.schema import AgentInput, AgentResult  # noqa: E402
-from deepagents_temporal.scripted_llm import ChatRequest, Reply  # noqa: E402
+from scripted_llm import ChatRequest, Reply  # noqa: E402
 from deepagents_temporal.settings import Settings  # noqa: E402
 from deepagents_temporal.tools import tool_schemas  # noqa: E402
 from floor_workflow import FloorWorkflow, noop  # noqa: E402

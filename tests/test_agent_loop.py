@@ -7,7 +7,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.worker import Worker
 
 from deepagents_temporal.schema import AgentResult, Todo
-from deepagents_temporal.scripted_llm import ChatRequest, Reply, ScriptedLLM
+from scripted_llm import ChatRequest, Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings
 from tests.helpers import failure_message, model_results, start_run
 

@@ -16,7 +16,7 @@ from temporalio.client import Client
 from deepagents_temporal import pgstore
 from deepagents_temporal.pgstore import DecisionKind, RunStatus
 from deepagents_temporal.schema import AgentResult
-from deepagents_temporal.scripted_llm import ChatRequest, Reply, ScriptedLLM
+from scripted_llm import ChatRequest, Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings
 from tests.helpers import model_results, start_run
 

@@ -9,7 +9,7 @@ from temporalio.worker import Worker
 
 from deepagents_temporal.services import s3_client
 from deepagents_temporal.schema import AgentResult
-from deepagents_temporal.scripted_llm import Reply, ScriptedLLM
+from scripted_llm import Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings
 from tests.helpers import failure_message, model_results, start_run
 

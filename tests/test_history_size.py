@@ -20,7 +20,7 @@ from temporalio.worker import Worker
 
 from deepagents_temporal.services import s3_client
 from deepagents_temporal.schema import AgentInput, AgentResult
-from deepagents_temporal.scripted_llm import ChatRequest, Reply, ScriptedLLM
+from scripted_llm import ChatRequest, Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings
 
 STEPS = 100  # tool steps; the run makes STEPS + 1 model calls

@@ -13,7 +13,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner
 
 from worker import build_worker
 from deepagents_temporal.schema import AgentInput, AgentResult
-from deepagents_temporal.scripted_llm import ChatRequest, Reply, ScriptedLLM
+from scripted_llm import ChatRequest, Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings
 from tests.helpers import failure_message, start_run
 

@@ -21,7 +21,7 @@ from temporalio.worker import Replayer, Worker
 from deepagents_temporal.services import data_converter
 from worker import WORKFLOWS
 from deepagents_temporal.schema import AgentResult
-from deepagents_temporal.scripted_llm import Reply, ScriptedLLM
+from scripted_llm import Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings
 from tests.helpers import start_run
 

@@ -25,7 +25,8 @@ from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, 
 
 from deepagents_temporal.services import s3_client
 from deepagents_temporal.schema import AgentResult, FileToolInput
-from deepagents_temporal.scripted_llm import DEMO_SPECIALISTS, ChatRequest, Reply, ScriptedLLM
+from scripted_llm import ChatRequest, Reply, ScriptedLLM
+from scripted_llm.demo_specialists import DEMO_SPECIALISTS
 from deepagents_temporal.settings import Settings
 from tests.helpers import start_run
 from worker import build_worker

@@ -24,7 +24,7 @@ from deepagents_temporal.pgstore import DecisionKind, RunStatus
 from deepagents_temporal.services import s3_client
 from worker import build_worker
 from deepagents_temporal.schema import AgentResult
-from deepagents_temporal.scripted_llm import ChatRequest, Reply, ScriptedLLM
+from scripted_llm import ChatRequest, Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings
 from tests.helpers import model_results, start_run
 

@@ -18,7 +18,8 @@ import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage
 from langchain_openai import ChatOpenAI
 
-from deepagents_temporal.scripted_llm import ChatRequest, Reply, ScriptedLLM, demo_brain
+from scripted_llm import ChatRequest, Reply, ScriptedLLM
+from scripted_llm.demo_brain import demo_brain
 
 TOOLS = [
     {
