@@ -15,7 +15,6 @@ segment holds only a reference to them; tool schemas likewise (``tools/``).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import json
 import threading
@@ -25,14 +24,11 @@ from typing import Any
 from minio import Minio
 from minio.error import S3Error
 
+from deepagents_temporal.digest import sha256_hex
 from deepagents_temporal.s3 import run_prefix
 from deepagents_temporal.schema import Message
 
 CACHE_ENTRIES = 20_000
-
-
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _canonical(value: Any) -> bytes:
@@ -77,7 +73,7 @@ class ConversationStore:
 
     def _put(self, run_id: str, kind: str, value: Any) -> str:
         data = _canonical(value)
-        digest = _digest(data)
+        digest = sha256_hex(data)
         key = self._key(run_id, kind, digest)
         if self._cached(key) is None:
             self._client.put_object(self._bucket, key, io.BytesIO(data), len(data), content_type="application/json")
