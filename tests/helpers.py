@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 import uuid
+from collections.abc import Iterator
+
+import asyncpg
+from google.protobuf.message import Message
+from minio import Minio
+from temporalio.api.common.v1 import Payload
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
@@ -12,6 +20,7 @@ from deepagents_temporal.schema import AgentInput, AgentResult, ModelCallResult
 from deepagents_temporal.settings import Settings
 
 QA_REQUEST = "Generate test scenarios for e-commerce search feature"
+RUN_TIMEOUT = timedelta(minutes=3)
 
 
 async def start_run(
@@ -24,6 +33,8 @@ async def start_run(
         id=run_id,
         task_queue=settings.temporal_task_queue,
         result_type=AgentResult,
+        # A regression fails the test instead of hanging the suite.
+        execution_timeout=RUN_TIMEOUT,
     )
 
 
@@ -50,3 +61,55 @@ async def model_results(client: Client, handle: WorkflowHandle) -> list[ModelCal
 def failure_message(err: BaseException) -> str:
     """All messages down the failure's cause chain, joined."""
     return " | ".join(failure_messages(err))
+
+
+def _payloads_in(message: Message) -> Iterator[Payload]:
+    """Every Payload inside a protobuf message (inputs, results, heartbeats, failures' details...)."""
+    if isinstance(message, Payload):
+        yield message
+        return
+    for field, value in message.ListFields():
+        if field.type != field.TYPE_MESSAGE:
+            continue
+        if field.is_repeated:
+            items = value.values() if field.message_type.GetOptions().map_entry else value
+            for item in items:
+                if isinstance(item, Message):
+                    yield from _payloads_in(item)
+        else:
+            yield from _payloads_in(value)
+
+
+async def history_text(client: Client, workflow_id: str) -> str:
+    """A workflow's history as a person with the data converter reads it: the
+    event JSON plus every payload decoded (external storage fetched from S3)."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    parts = [history.to_json()]
+    for event in history.events:
+        for payload in _payloads_in(event):
+            value = (await client.data_converter.decode([payload]))[0]
+            parts.append(value.decode("utf-8", "replace") if isinstance(value, bytes) else json.dumps(value, default=str))
+    return "\n".join(parts)
+
+
+def bucket_text(s3: Minio, bucket: str, prefixes: list[str]) -> str:
+    """Every object under ``prefixes``, as text."""
+    parts = []
+    for prefix in prefixes:
+        for obj in s3.list_objects(bucket, prefix=prefix, recursive=True):
+            response = s3.get_object(bucket, obj.object_name)
+            try:
+                parts.append(f"{obj.object_name}\n{response.read().decode('utf-8', 'replace')}")
+            finally:
+                response.close()
+                response.release_conn()
+    return "\n".join(parts)
+
+
+async def rows_text(pool: asyncpg.Pool, run_id: str) -> str:
+    """Every PostgreSQL row of a run and its sub-agents, as text."""
+    parts = []
+    for table in ("runs", "decisions", "artifacts"):
+        rows = await pool.fetch(f"SELECT t::text AS row FROM {table} t WHERE run_id LIKE $1 || '%'", run_id)
+        parts.extend(r["row"] for r in rows)
+    return "\n".join(parts)

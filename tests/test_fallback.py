@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+
 import asyncpg
+import pytest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.worker import Worker
 
@@ -11,7 +13,15 @@ from deepagents_temporal.services import s3_client
 from deepagents_temporal.schema import AgentResult
 from scripted_llm import Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings
-from tests.helpers import failure_message, model_results, start_run
+from tests.helpers import (
+    QA_REQUEST,
+    bucket_text,
+    failure_message,
+    history_text,
+    model_results,
+    rows_text,
+    start_run,
+)
 
 
 async def test_unknown_primary_falls_back_and_history_names_the_model(
@@ -56,14 +66,39 @@ async def test_errors_move_on_to_the_next_model(
 async def test_rate_limit_waits_for_retry_after_on_the_same_model(
     client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM
 ) -> None:
-    llm.add_rule(None, Reply.error(429, "slow down", retry_after=1.5), times=1)
+    llm.add_rule(None, Reply.error(429, "slow down", retry_after=4), times=1)
     handle = await start_run(client, settings, chain=["test-model"])
+    await asyncio.to_thread(llm.wait_for, lambda r: r.status == 429, 60)
+    delay = None
+    while delay is None:
+        pending = (await handle.describe()).raw_description.pending_activities
+        if pending and pending[0].attempt == 2 and pending[0].HasField("next_attempt_schedule_time"):
+            scheduled = pending[0].next_attempt_schedule_time.ToDatetime()
+            failed = pending[0].last_attempt_complete_time.ToDatetime()
+            delay = (scheduled - failed).total_seconds()
+        elif len(llm.requests) > 1:
+            break  # the retry started before the test saw it scheduled (a 4 s window)
+        await asyncio.sleep(0.05)
     await handle.result()
     limited, retried = llm.requests[0], llm.requests[1]
     assert limited.status == 429 and retried.status == 200
-    assert retried.started - limited.started >= 1.4  # waited as told, not the 0.2 s default
+    # The server scheduled the retry Retry-After seconds later, not after the 0.2 s default.
+    assert delay is not None and delay >= 3.9, delay
     first = (await model_results(client, handle))[0]
     assert first.attempt == 2 and "HTTP 429" in first.failed_attempts[0].error
+
+
+async def test_a_bad_request_fails_at_once_without_asking_the_fallback(
+    client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM
+) -> None:
+    llm.add_rule(lambda r: r.model == "primary-model", Reply.error(400, "unsupported parameter: temperature"))
+    handle = await start_run(client, settings, chain=["primary-model", "fallback-model"])
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    message = failure_message(failure.value)
+    assert "model request rejected by primary-model" in message and "unsupported parameter" in message
+    assert "all models failed" not in message
+    assert [r.model for r in llm.requests] == ["primary-model"]
 
 
 async def test_all_models_failing_fails_the_run_naming_each_model(
@@ -83,19 +118,23 @@ async def test_all_models_failing_fails_the_run_naming_each_model(
     assert [r.model for r in llm.requests] == ["gpt-missing", "also-missing"] * 2
 
 
-async def test_api_key_never_enters_history_logs_or_records(
+async def test_api_key_never_enters_history_bucket_or_records(
     client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM, pool: asyncpg.Pool
 ) -> None:
     key = "sk-test-not-a-real-key"
     handle = await start_run(client, settings)
     result: AgentResult = await handle.result()
-    for workflow_id in [handle.id, *result.children]:
-        history = await client.get_workflow_handle(workflow_id).fetch_history()
-        assert key not in history.to_json(), workflow_id
+    histories = [await history_text(client, workflow_id) for workflow_id in [handle.id, *result.children]]
     s3 = s3_client(settings)
-    run_log = s3.get_object(settings.s3_bucket, f"logs/{handle.id}/run.log").read().decode()
-    assert handle.id in run_log and key not in run_log
-    rows = await pool.fetch("SELECT d::text AS row FROM decisions d WHERE run_id LIKE $1 || '%'", handle.id)
-    assert rows and not any(key in r["row"] for r in rows)
+    objects = bucket_text(
+        s3, settings.s3_bucket, [f"runs/{handle.id}/", f"reports/{handle.id}/", f"logs/{handle.id}/", "payloads/"]
+    )
+    rows = await rows_text(pool, handle.id)
+    # The scan reads decoded payloads and stored transcripts: the request, which
+    # history only carries base64-encoded, is found in each.
+    assert QA_REQUEST in histories[0] and QA_REQUEST not in (await handle.fetch_history()).to_json()
+    assert QA_REQUEST in objects and QA_REQUEST in rows
+    for where, text in [*zip([handle.id, *result.children], histories, strict=True), ("bucket", objects), ("rows", rows)]:
+        assert key not in text, where
     # It did reach the model server, as the bearer token of every request.
     assert all(r.request.headers.get("authorization") == f"Bearer {key}" for r in llm.requests)
