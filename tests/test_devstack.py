@@ -66,72 +66,61 @@ def _minio(stack: DevStack, access: str | None = None, secret: str | None = None
     )
 
 
-@pytest.fixture(scope="module")
-async def own_stack():
-    started = await start_dev_stack(ephemeral=True)
-    try:
-        yield started
-    finally:
-        await started.stop()
-
-
-async def test_addresses_env_and_stack_file(own_stack: DevStack) -> None:
-    assert own_stack.temporal_address.startswith("127.0.0.1:")
-    assert own_stack.ui_url.startswith("http://127.0.0.1:")
-    assert own_stack.s3_endpoint.startswith("127.0.0.1:")
-    assert own_stack.database_url.startswith("postgresql://") and own_stack.database_url.endswith("/deepagents")
-    env = own_stack.env()
+async def test_addresses_env_and_stack_file(stack: DevStack) -> None:
+    assert stack.temporal_address.startswith("127.0.0.1:")
+    assert stack.ui_url.startswith("http://127.0.0.1:")
+    assert stack.s3_endpoint.startswith("127.0.0.1:")
+    assert stack.database_url.startswith("postgresql://") and stack.database_url.endswith("/deepagents")
+    env = stack.env()
     assert env == {
-        "TEMPORAL_ADDRESS": own_stack.temporal_address,
-        "S3_ENDPOINT": own_stack.s3_endpoint,
-        "S3_ACCESS_KEY": own_stack.s3_access_key,
-        "S3_SECRET_KEY": own_stack.s3_secret_key,
+        "TEMPORAL_ADDRESS": stack.temporal_address,
+        "S3_ENDPOINT": stack.s3_endpoint,
+        "S3_ACCESS_KEY": stack.s3_access_key,
+        "S3_SECRET_KEY": stack.s3_secret_key,
         "S3_SECURE": "false",
-        "DATABASE_URL": own_stack.database_url,
+        "DATABASE_URL": stack.database_url,
     }
-    assert own_stack.s3_secret_key not in repr(own_stack)
+    assert stack.s3_secret_key not in repr(stack)
 
-    info_path = own_stack.data_dir / "stack.json"
+    info_path = stack.data_dir / "stack.json"
     assert stat.S_IMODE(info_path.stat().st_mode) == 0o600
     info = json.loads(info_path.read_text())
     assert info["owner_pid"] == os.getpid()
 
-    other = read_running_stack(own_stack.data_dir)
+    other = read_running_stack(stack.data_dir)
     assert other is not None
     assert (other.temporal_address, other.s3_endpoint, other.database_url) == (
-        own_stack.temporal_address,
-        own_stack.s3_endpoint,
-        own_stack.database_url,
+        stack.temporal_address,
+        stack.s3_endpoint,
+        stack.database_url,
     )
     await other.stop()  # not the owner: must leave the servers alone
-    assert _port_open(int(own_stack.temporal_address.rsplit(":", 1)[1]))
-    assert read_running_stack(own_stack.data_dir / "nowhere") is None
+    assert _port_open(int(stack.temporal_address.rsplit(":", 1)[1]))
+    assert read_running_stack(stack.data_dir / "nowhere") is None
 
 
-async def test_temporal_client_connects_and_ui_answers(own_stack: DevStack) -> None:
+async def test_temporal_client_connects_and_ui_answers(stack: DevStack) -> None:
     from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
     from temporalio.client import Client
 
-    client = await Client.connect(own_stack.temporal_address, namespace="default")
+    client = await Client.connect(stack.temporal_address, namespace="default")
     described = await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace="default"))
     assert described.namespace_info.name == "default"
 
     import urllib.request
 
-    with urllib.request.urlopen(own_stack.ui_url, timeout=5) as response:  # noqa: S310 - loopback
+    with urllib.request.urlopen(stack.ui_url, timeout=5) as response:  # noqa: S310 - loopback
         assert response.status == 200
 
 
-async def test_s3_put_get_and_wrong_credentials_rejected(own_stack: DevStack) -> None:
+async def test_s3_put_get_and_wrong_credentials_rejected(stack: DevStack) -> None:
     from minio.error import S3Error
 
-    def roundtrip() -> float:
-        client = _minio(own_stack)
+    def roundtrip() -> None:
+        client = _minio(stack)
         bucket = f"t-{uuid.uuid4().hex[:12]}"
-        started = time.monotonic()
         client.make_bucket(bucket)
         client.put_object(bucket, "dir/hello.txt", io.BytesIO(b"hello"), 5)
-        elapsed = time.monotonic() - started
         response = client.get_object(bucket, "dir/hello.txt")
         try:
             assert response.read() == b"hello"
@@ -139,17 +128,17 @@ async def test_s3_put_get_and_wrong_credentials_rejected(own_stack: DevStack) ->
             response.close()
             response.release_conn()
 
-        wrong_secret = _minio(own_stack, secret="not-the-secret-key-at-all")
+        wrong_secret = _minio(stack, secret="not-the-secret-key-at-all")
         with pytest.raises(S3Error) as caught:
             wrong_secret.get_object(bucket, "dir/hello.txt")
         assert caught.value.code in ("SignatureDoesNotMatch", "AccessDenied")
 
-        unknown_key = _minio(own_stack, access="unknown-access-key-0000", secret="whatever-secret")
+        unknown_key = _minio(stack, access="unknown-access-key-0000", secret="whatever-secret")
         with pytest.raises(S3Error) as caught:
             unknown_key.put_object(bucket, "intruder.txt", io.BytesIO(b"x"), 1)
         assert caught.value.code in ("InvalidAccessKeyId", "AccessDenied")
 
-        anonymous = _minio(own_stack, access="", secret="")
+        anonymous = _minio(stack, access="", secret="")
         with pytest.raises(S3Error):
             anonymous.get_object(bucket, "dir/hello.txt")
 
@@ -158,32 +147,31 @@ async def test_s3_put_get_and_wrong_credentials_rejected(own_stack: DevStack) ->
             client.remove_bucket(bucket)
         client.remove_object(bucket, "dir/hello.txt")
         client.remove_bucket(bucket)
-        return elapsed
 
-    first_write = await asyncio.to_thread(roundtrip)
-    assert first_write < 10, f"first write into a new bucket took {first_write:.1f} s"
+    await asyncio.to_thread(roundtrip)
 
 
-async def test_postgres_select_1_as_unprivileged_user(own_stack: DevStack) -> None:
+async def test_postgres_select_1_as_unprivileged_user(stack: DevStack) -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(own_stack.database_url)
+    conn = await asyncpg.connect(stack.database_url)
     try:
         assert await conn.fetchval("select 1") == 1
         assert await conn.fetchval("select current_database()") == "deepagents"
     finally:
         await conn.close()
 
-    user_part = own_stack.database_url.split("://", 1)[1].split("@", 1)[0]
-    bad_url = own_stack.database_url.replace(user_part, user_part.split(":", 1)[0] + ":wrong-password")
+    user_part = stack.database_url.split("://", 1)[1].split("@", 1)[0]
+    bad_url = stack.database_url.replace(user_part, user_part.split(":", 1)[0] + ":wrong-password")
     with pytest.raises(asyncpg.InvalidPasswordError):
         await asyncpg.connect(bad_url)
 
     if os.geteuid() == 0:
-        assert _uid_of(own_stack.pids["postgres"]) != 0, "PostgreSQL must not run as root"
+        assert _uid_of(stack.pids["postgres"]) != 0, "PostgreSQL must not run as root"
 
 
-async def test_stop_leaves_no_processes_and_closes_ports(own_stack: DevStack) -> None:
+async def test_stop_leaves_no_processes_and_closes_ports() -> None:
+    own_stack = await start_dev_stack(ephemeral=True)
     pgids = set(own_stack.pids.values())
     ports = set(own_stack.ports.values())
     main_ports = (own_stack.ports["temporal_frontend"], own_stack.ports["s3"], own_stack.ports["postgres"])
@@ -191,9 +179,7 @@ async def test_stop_leaves_no_processes_and_closes_ports(own_stack: DevStack) ->
     assert _live_members(pgids), "servers should be running before stop()"
     data_dir = own_stack.data_dir
 
-    started = time.monotonic()
     await own_stack.stop()
-    elapsed = time.monotonic() - started
 
     assert _live_members(pgids) == []
     assert [p for p in ports if _port_open(p)] == []
@@ -201,7 +187,6 @@ async def test_stop_leaves_no_processes_and_closes_ports(own_stack: DevStack) ->
     assert [p for p in ports if list(Path("/tmp").glob(f"seaweedfs-*-{p}.sock"))] == []
     assert read_running_stack(data_dir) is None
     await own_stack.stop()  # idempotent
-    assert elapsed < 15
 
 
 async def test_persistent_restart_reuses_credentials_and_recovers_stale_pid(tmp_path: Path) -> None:

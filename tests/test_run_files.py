@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import asyncpg

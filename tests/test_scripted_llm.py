@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -299,24 +298,22 @@ def test_hold_waits_then_falls_through(server: ScriptedLLM) -> None:
     server.add_rule(lambda r: r.turn == 99, Reply.text("never"))
     server.add_rule(None, Reply.text("after the hold"))
     model = chat(server)
-    started = time.monotonic()
     assert model.invoke("hi").content == "after the hold"
-    assert time.monotonic() - started >= 0.4
-    started = time.monotonic()
+    held = server.requests[0]
+    # The server's own record: it kept the call open for the hold before answering.
+    assert held.finished is not None and held.finished - held.started >= 0.4
     assert model.invoke("hi").content == "after the hold"
-    assert time.monotonic() - started < 0.4  # the hold was used up
+    assert [r.ok for r in server.requests] == [True, True]
 
 
 def test_client_timeout_marks_the_call_aborted(server: ScriptedLLM) -> None:
-    server.add_rule(None, Reply.text("too late", delay=5))
-    started = time.monotonic()
+    server.add_rule(None, Reply.text("too late", delay=60))
     with pytest.raises(openai.APITimeoutError):
         chat(server, timeout=0.5).invoke("slow please")
-    record = server.wait_for(lambda r: r.finished is not None, timeout=3)
+    # Finished long before the reply's 60 s delay: the server noticed the disconnect.
+    record = server.wait_for(lambda r: r.finished is not None, timeout=30)
     assert record.aborted and not record.completed and not record.ok
     assert record.status == 499
-    assert record.finished - record.started < 2  # noticed the disconnect, did not sleep the full 5 s
-    assert time.monotonic() - started < 3
 
 
 def test_wait_for_sees_in_flight_calls_and_a_killed_client(server: ScriptedLLM) -> None:
@@ -356,10 +353,8 @@ def test_stop_is_idempotent_and_restartable() -> None:
     url = llm.start()
     assert url.startswith("http://127.0.0.1:") and url.endswith("/v1") and llm.start() == url
     assert chat(llm).invoke("hi").content  # leaves a kept-alive connection open
-    started = time.monotonic()
     llm.stop()
     llm.stop()
-    assert time.monotonic() - started < 3
     with pytest.raises(openai.APIConnectionError):
         ChatOpenAI(model="m", api_key="t", base_url=url, max_retries=0, timeout=2).invoke("hi")
     assert llm.start().startswith("http://127.0.0.1:")
