@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import timedelta
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 from google.protobuf.message import Message
@@ -21,6 +25,7 @@ from deepagents_temporal.settings import Settings
 
 QA_REQUEST = "Generate test scenarios for e-commerce search feature"
 RUN_TIMEOUT = timedelta(minutes=3)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 async def start_run(
@@ -29,13 +34,44 @@ async def start_run(
     run_id = f"test-{uuid.uuid4().hex[:12]}"
     return await client.start_workflow(
         "AgentWorkflow",
-        AgentInput(request=request, model_chain=chain or settings.model_chain, **fields),
+        AgentInput(request=request, model_chain=settings.model_chain if chain is None else chain, **fields),
         id=run_id,
         task_queue=settings.temporal_task_queue,
         result_type=AgentResult,
         # A regression fails the test instead of hanging the suite.
         execution_timeout=RUN_TIMEOUT,
     )
+
+
+def worker_process(settings: Settings, **env: str) -> subprocess.Popen:
+    """``python worker.py`` against the test stack, configured only through its environment."""
+    values = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": settings.temporal_address or "",
+        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "OPENAI_API_KEY": "sk-test-not-a-real-key",
+        "OPENAI_BASE_URL": settings.openai_base_url or "",
+        "S3_ENDPOINT": settings.s3_endpoint or "",
+        "S3_ACCESS_KEY": settings.s3_access_key.get_secret_value() if settings.s3_access_key else "",
+        "S3_SECRET_KEY": settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else "",
+        "S3_BUCKET": settings.s3_bucket,
+        "DATABASE_URL": settings.database_url.get_secret_value() if settings.database_url else "",
+        **env,
+    }
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "worker.py")],
+        cwd=ROOT,
+        env=values,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def stop_process(process: subprocess.Popen | None) -> None:
+    if process is not None and process.poll() is None:
+        process.kill()
+        process.wait(10)
 
 
 async def model_results(client: Client, handle: WorkflowHandle) -> list[ModelCallResult]:

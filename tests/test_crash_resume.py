@@ -18,26 +18,7 @@ from deepagents_temporal.pgstore import DecisionKind, RunStatus
 from deepagents_temporal.schema import AgentResult
 from scripted_llm import ChatRequest, Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings
-from tests.helpers import model_results, start_run
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _worker_process(settings: Settings) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": settings.temporal_address or "",
-        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
-        "OPENAI_API_KEY": "sk-test-not-a-real-key",
-        "OPENAI_BASE_URL": settings.openai_base_url or "",
-        "S3_ENDPOINT": settings.s3_endpoint or "",
-        "S3_ACCESS_KEY": settings.s3_access_key.get_secret_value() if settings.s3_access_key else "",
-        "S3_SECRET_KEY": settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else "",
-        "S3_BUCKET": settings.s3_bucket,
-        "DATABASE_URL": settings.database_url.get_secret_value() if settings.database_url else "",
-    }
-    return subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-
+from tests.helpers import model_results, start_run, stop_process, worker_process
 
 def _is_synthesis_call(req: ChatRequest) -> bool:
     # The supervisor's last call: after planning, delegating and closing the todos.
@@ -48,20 +29,18 @@ async def test_sigkilled_worker_run_resumes_without_paying_twice(
     client: Client, settings: Settings, llm: ScriptedLLM, pool: asyncpg.Pool
 ) -> None:
     llm.add_rule(_is_synthesis_call, Reply.hold(60), times=1)
-    first = _worker_process(settings)
+    first = worker_process(settings)
     second = None
     try:
         handle = await start_run(client, settings, chain=["test-model", "fallback-model"])
         held = await asyncio.to_thread(llm.wait_for, lambda record: _is_synthesis_call(record.request), 60)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
-        second = _worker_process(settings)
+        second = worker_process(settings)
         result: AgentResult = await handle.result()
     finally:
         for process in (first, second):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait(10)
+            stop_process(process)
 
     assert result.answer.strip() and len(result.children) == 3
     assert held.aborted and not held.completed
