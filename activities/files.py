@@ -7,18 +7,27 @@ model as an error tool message; only storage outages raise, so Temporal retries.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import json
+from typing import assert_never
 
 from langgraph.store.base import BaseStore
 from minio import Minio
 from temporalio import activity
 
 from deepagents_temporal import s3
+from deepagents_temporal.backends import (
+    MEMORIES_ROOT,
+    CompositeBackend,
+    FileBackend,
+    S3Backend,
+    StoreBackend,
+    ToolResult,
+    WriteResult,
+    memory_namespace,
+)
 from deepagents_temporal.conversation import ConversationStore
-from deepagents_temporal.filestore import RunFileSystem, ToolResult, WriteResult
-from deepagents_temporal.memoryfs import MemoryFileSystem, is_memory_path, memory_namespace
+from deepagents_temporal.digest import sha256_hex
 from deepagents_temporal.schema import (
     ArtifactInfo,
     DeliverableInput,
@@ -28,7 +37,16 @@ from deepagents_temporal.schema import (
     LogPartInput,
     Message,
 )
-from deepagents_temporal.tools import ToolArgumentError, parse_args
+from deepagents_temporal.tools import (
+    EditFileArgs,
+    GlobArgs,
+    GrepArgs,
+    LsArgs,
+    ReadFileArgs,
+    ToolArgumentError,
+    WriteFileArgs,
+    parse_args,
+)
 
 # Tool output longer than this is stored in the bucket and history carries a reference.
 MAX_INLINE_OUTPUT_CHARS = 2048
@@ -39,6 +57,29 @@ def _operation_id() -> str:
     """Stable across retries of this activity, different for every tool call."""
     info = activity.info()
     return f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
+
+
+FileToolArgs = LsArgs | ReadFileArgs | WriteFileArgs | EditFileArgs | GlobArgs | GrepArgs
+
+
+async def _call(files: FileBackend, args: FileToolArgs, operation_id: str) -> ToolResult:
+    """The file tool ``args`` stands for, called on ``files``."""
+    match args:
+        case LsArgs():
+            return await files.ls(args.path)
+        case ReadFileArgs():
+            return await files.read_file(args.file_path, args.offset, args.limit)
+        case WriteFileArgs():
+            return await files.write_file(args.file_path, args.content, operation_id=operation_id)
+        case EditFileArgs():
+            return await files.edit_file(
+                args.file_path, args.old_string, args.new_string, args.replace_all, operation_id=operation_id
+            )
+        case GlobArgs():
+            return await files.glob(args.pattern, args.path)
+        case GrepArgs():
+            return await files.grep(args.pattern, args.path, args.glob)
+    assert_never(args)
 
 
 def _summary(tool: str, args: dict, result: ToolResult) -> str:
@@ -68,12 +109,23 @@ class FileActivities:
                 return stored.args
         raise LookupError(f"tool call {call.id} is not in stored message {call.args_stored_in}")
 
+    def _files(self, request: FileToolInput) -> CompositeBackend:
+        """The run's files on S3, with long-term memory (PostgreSQL, shared by every
+        run of the profile and user) at /memories/."""
+
+        def memories() -> StoreBackend:
+            return StoreBackend(self._memories, memory_namespace(request.profile, request.user_id))
+
+        return CompositeBackend(S3Backend(self._client, self._bucket, request.run_id), {MEMORIES_ROOT: memories})
+
     @activity.defn(name="file_tool")
     async def file_tool(self, request: FileToolInput) -> FileToolOutput:
         call = request.call
         args = await self._arguments(request)
         try:
             parsed = parse_args(call.name, args)
+            if not isinstance(parsed, FileToolArgs):
+                raise KeyError(call.name)  # write_todos and task are the workflow's own
         except (ToolArgumentError, KeyError) as err:
             problem = str(err) if isinstance(err, ToolArgumentError) else f"{call.name} is not a file tool"
             return FileToolOutput(
@@ -81,26 +133,19 @@ class FileActivities:
                 summary=f"{call.name}: error: {problem}",
                 error=problem,
             )
-        values = parsed.model_dump()
-        in_memories = is_memory_path(values.get("file_path") or values.get("path") or "/")
-        if in_memories:
-            # Long-term memory: PostgreSQL, shared by every run of the profile (and user).
-            fs: RunFileSystem | MemoryFileSystem = MemoryFileSystem(
-                self._memories, memory_namespace(request.profile, request.user_id)
-            )
-        else:
-            fs = RunFileSystem(self._client, self._bucket, request.run_id)
-        if call.name in ("write_file", "edit_file"):
-            values["operation_id"] = _operation_id()
-        result: ToolResult = await getattr(fs, call.name)(**values)
+        files = self._files(request)
+        result = await _call(files, parsed, _operation_id())
 
         message = Message(role="tool", content=result.output, tool_call_id=call.id, name=call.name)
         if len(result.output) > MAX_INLINE_OUTPUT_CHARS:
             digest = await asyncio.to_thread(self._conversations.put_message, request.run_id, message)
             message = message.model_copy(update={"content": result.output[:PREVIEW_CHARS], "stored": digest})
         artifact = None
-        if isinstance(result, WriteResult) and not result.error and not in_memories:
-            artifact = ArtifactInfo(key=result.key, size=result.size, sha256=result.sha256, content_type=result.content_type)
+        # Only the run's own files are artifacts; /memories/ outlives the run.
+        if isinstance(result, WriteResult) and not result.error and files.route(result.path) is files.default:
+            artifact = ArtifactInfo(
+                key=result.key, size=result.size, sha256=result.sha256, content_type=result.content_type
+            )
         activity.logger.info("%s %s", request.agent, _summary(call.name, args, result))
         return FileToolOutput(
             message=message, summary=_summary(call.name, args, result), error=result.error, artifact=artifact
@@ -111,8 +156,8 @@ class FileActivities:
         """Write a stored message's text to reports/<run_id>/<name>."""
         segment = await asyncio.to_thread(self._conversations.segment, request.run_id, request.transcript)
         message = segment[-1]
-        fs = RunFileSystem(self._client, self._bucket, request.run_id)
-        result = await fs.write_report(request.name, message.content, operation_id=_operation_id())
+        files = S3Backend(self._client, self._bucket, request.run_id)
+        result = await files.write_report(request.name, message.content, operation_id=_operation_id())
         if result.error:
             raise ValueError(f"cannot save deliverable {request.name!r}: {result.error}")
         return ArtifactInfo(key=result.key, size=result.size, sha256=result.sha256, content_type=result.content_type)
@@ -121,7 +166,8 @@ class FileActivities:
     async def write_log_part(self, request: LogPartInput) -> None:
         """One agent's log lines, at logs/<run_id>/agents/<agent workflow>.jsonl (overwritten whole)."""
         part = request.workflow_id.rsplit("/", 1)[-1] if "/" in request.workflow_id else "supervisor"
-        key = f"{s3.LOGS_PREFIX}{s3.check_segment(request.run_id, 'run id')}/agents/{s3.check_segment(part, 'agent')}.jsonl"
+        run = s3.check_segment(request.run_id, "run id")
+        key = f"{s3.LOGS_PREFIX}{run}/agents/{s3.check_segment(part, 'agent')}.jsonl"
         data = "".join(_log_line(request.run_id, line) + "\n" for line in request.lines).encode("utf-8")
         await asyncio.to_thread(self._put, key, data, "application/x-ndjson")
 
@@ -150,7 +196,7 @@ class FileActivities:
         data = "".join(raw + "\n" for _, raw in lines).encode("utf-8")
         key = s3.log_key(run_id)
         self._put(key, data, "text/plain; charset=utf-8")
-        return ArtifactInfo(key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest(), content_type="text/plain")
+        return ArtifactInfo(key=key, size=len(data), sha256=sha256_hex(data), content_type="text/plain")
 
 
 def _log_line(run_id: str, line: LogLine) -> str:

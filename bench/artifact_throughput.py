@@ -5,7 +5,7 @@ three ways against the same server and bucket, one at a time and then several
 in flight at once (as parallel tool calls in one model turn do):
 
   raw        minio ``put_object`` of the bytes (one request per object)
-  write_file ``RunFileSystem.write_file``: path mapping, existence and folder
+  write_file ``S3Backend.write_file``: path mapping, existence and folder
              checks, the put with its idempotency metadata
   file_tool  the ``file_tool`` activity in the app's own worker (``build_worker``),
              called by a workflow the way ``AgentWorkflow`` calls it: the tool
@@ -44,7 +44,7 @@ from temporalio.exceptions import ApplicationError  # noqa: E402
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
 
 from deepagents_temporal.conversation import ConversationStore  # noqa: E402
-from deepagents_temporal.filestore import RunFileSystem  # noqa: E402
+from deepagents_temporal.backends import S3Backend  # noqa: E402
 from deepagents_temporal.services import hard_exit, s3_client  # noqa: E402
 from worker import build_worker  # noqa: E402
 from deepagents_temporal.s3 import ensure_bucket  # noqa: E402
@@ -127,7 +127,7 @@ async def raw_puts(s3, bucket: str, size: int, count: int, parallel: int) -> flo
 
 
 async def filesystem_writes(s3, bucket: str, size: int, count: int, parallel: int) -> float:
-    fs = RunFileSystem(s3, bucket, f"bench-fs-{uuid.uuid4().hex[:8]}")
+    fs = S3Backend(s3, bucket, f"bench-fs-{uuid.uuid4().hex[:8]}")
     contents = [content_of(size, f"fs{i}") for i in range(count)]
 
     def write(i: int, content: str):

@@ -26,6 +26,12 @@ LOGS_PREFIX = "logs/"
 MAX_KEY_BYTES = 1024
 MAX_SEGMENT_BYTES = 255
 
+# Error codes meaning "this object is not there". minio-py reports a 404 on HEAD
+# (no body to parse) as NoSuchKey; some servers send NotFound or NoSuchObject in
+# a GET body. NoSuchBucket is left out on purpose: a missing bucket is an outage
+# of the deployment, not a missing file, so it raises and Temporal retries.
+_MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "NoSuchObject", "NotFound", "ResourceNotFound"})
+
 
 def make_client(endpoint: str, access_key: str, secret_key: str, secure: bool = False) -> Minio:
     """A minio client for ``host:port``.
@@ -54,11 +60,16 @@ def ensure_bucket(client: Minio, bucket: str) -> None:
             raise
 
 
+def is_missing(err: S3Error) -> bool:
+    """Whether ``err`` says the object does not exist (as opposed to an outage)."""
+    return err.code in _MISSING_OBJECT_CODES
+
+
 def check_segment(segment: str, what: str = "name") -> str:
     """``segment`` if it is usable as one component of a key, else ``ValueError``.
 
     Used for identifiers the application chooses (run ids, report names), not
-    for agent paths: those go through :func:`deepagents_temporal.filestore.map_path`.
+    for agent paths: those go through :func:`deepagents_temporal.backends.paths.map_path`.
     """
     if not segment or segment in (".", ".."):
         raise ValueError(f"invalid {what} {segment!r}: empty, '.' and '..' are not allowed")

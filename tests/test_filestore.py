@@ -15,19 +15,16 @@ import urllib3
 from minio import Minio
 
 from deepagents_temporal import s3
-from deepagents_temporal.devstack import DevStack
-from deepagents_temporal.filestore import (
+from deepagents_temporal.backends import EditResult, S3Backend
+from deepagents_temporal.backends.paths import PathError, compile_glob, map_path
+from deepagents_temporal.backends.text import (
     EMPTY_FILE_NOTE,
     LINE_TRUNCATED,
     MAX_GREP_MATCHES,
     MAX_LINE_CHARS,
     MAX_OUTPUT_CHARS,
-    EditResult,
-    PathError,
-    RunFileSystem,
-    compile_glob,
-    map_path,
 )
+from deepagents_temporal.devstack import DevStack
 
 TEMPLATES = {
     "templates/report/summary.md": b"# Summary\nTotal: {total}\n",
@@ -56,8 +53,8 @@ async def bucket(client: Minio) -> str:
 
 
 @pytest.fixture
-def fs(client: Minio, bucket: str) -> RunFileSystem:
-    return RunFileSystem(client, bucket, f"run-{uuid.uuid4().hex[:10]}")
+def fs(client: Minio, bucket: str) -> S3Backend:
+    return S3Backend(client, bucket, f"run-{uuid.uuid4().hex[:10]}")
 
 
 def op() -> str:
@@ -112,7 +109,7 @@ async def test_ensure_bucket_tolerates_races(client: Minio) -> None:
         await asyncio.to_thread(client.remove_bucket, name)
 
 
-async def test_write_lands_in_run_folder_with_metadata(fs: RunFileSystem, client: Minio, bucket: str) -> None:
+async def test_write_lands_in_run_folder_with_metadata(fs: S3Backend, client: Minio, bucket: str) -> None:
     content = "# Plan\n- step one\n"
     result = await fs.write_file("/notes/plan.md", content, operation_id="wf-1/act-7")
     data = content.encode()
@@ -127,7 +124,7 @@ async def test_write_lands_in_run_folder_with_metadata(fs: RunFileSystem, client
     assert stat.metadata["x-amz-meta-operation-id"] == "wf-1%2Fact-7"
 
 
-async def test_unicode_and_encoded_names_are_literal(fs: RunFileSystem, client: Minio, bucket: str) -> None:
+async def test_unicode_and_encoded_names_are_literal(fs: S3Backend, client: Minio, bucket: str) -> None:
     for path in ["/ünï/ç.md", "/%2e%2e/x.txt", "/..%2f..%2fetc/passwd", "/.../x", "/a b?#.txt"]:
         result = await fs.write_file(path, "x", operation_id=op())
         assert result.ok, (path, result.error)
@@ -139,7 +136,7 @@ async def test_unicode_and_encoded_names_are_literal(fs: RunFileSystem, client: 
 # --------------------------------------------------------------------------- read_file
 
 
-async def test_read_file_numbering_offset_limit(fs: RunFileSystem) -> None:
+async def test_read_file_numbering_offset_limit(fs: S3Backend) -> None:
     await fs.write_file("/f.txt", "".join(f"line {i}\n" for i in range(1, 8)), operation_id=op())
     full = await fs.read_file("/f.txt")
     assert full.output.split("\n")[0] == "     1\tline 1"
@@ -158,7 +155,7 @@ async def test_read_file_numbering_offset_limit(fs: RunFileSystem) -> None:
     assert (await fs.read_file("/f.txt", limit=0)).error
 
 
-async def test_read_file_long_lines_empty_missing_and_dirs(fs: RunFileSystem) -> None:
+async def test_read_file_long_lines_empty_missing_and_dirs(fs: S3Backend) -> None:
     await fs.write_file("/long.txt", "a" * 2500 + "\nshort\n", operation_id=op())
     lines = (await fs.read_file("/long.txt")).output.split("\n")
     assert lines[0] == "     1\t" + "a" * MAX_LINE_CHARS + LINE_TRUNCATED
@@ -180,7 +177,7 @@ async def test_read_file_long_lines_empty_missing_and_dirs(fs: RunFileSystem) ->
     assert binary.error and "not a UTF-8 text file" in binary.error
 
 
-async def test_large_results_are_cut_to_fit_history(fs: RunFileSystem) -> None:
+async def test_large_results_are_cut_to_fit_history(fs: S3Backend) -> None:
     """Tool results land in workflow history: reads page on, grep stops at a bound."""
     await fs.write_file("/big.txt", "".join(f"{i:05} " + "x" * 94 + "\n" for i in range(3000)), operation_id=op())
     page = await fs.read_file("/big.txt")
@@ -198,7 +195,7 @@ async def test_large_results_are_cut_to_fit_history(fs: RunFileSystem) -> None:
 # --------------------------------------------------------------------------- write_file
 
 
-async def test_write_file_follows_deepagents(fs: RunFileSystem, client: Minio, bucket: str) -> None:
+async def test_write_file_follows_deepagents(fs: S3Backend, client: Minio, bucket: str) -> None:
     first = await fs.write_file("/a.md", "one", operation_id=op())
     assert first.ok and first.output == "Updated file /a.md"
 
@@ -216,7 +213,7 @@ async def test_write_file_follows_deepagents(fs: RunFileSystem, client: Minio, b
         assert result.error and "directory" in result.error, directory
 
 
-async def test_retried_write_leaves_one_correct_object(fs: RunFileSystem, client: Minio, bucket: str) -> None:
+async def test_retried_write_leaves_one_correct_object(fs: S3Backend, client: Minio, bucket: str) -> None:
     before = await snapshot(client, bucket)
     operation = op()
     first = await fs.write_file("/out/result.json", '{"ok": true}', operation_id=operation)
@@ -231,7 +228,7 @@ async def test_retried_write_leaves_one_correct_object(fs: RunFileSystem, client
 # --------------------------------------------------------------------------- edit_file
 
 
-async def test_edit_file_semantics(fs: RunFileSystem, client: Minio, bucket: str) -> None:
+async def test_edit_file_semantics(fs: S3Backend, client: Minio, bucket: str) -> None:
     await fs.write_file("/e.md", "alpha beta\ngamma beta\ndelta beta\n", operation_id=op())
 
     one = await fs.edit_file("/e.md", "alpha", "ALPHA", operation_id=op())
@@ -256,7 +253,7 @@ async def test_edit_file_semantics(fs: RunFileSystem, client: Minio, bucket: str
     assert nofile.error == "file not found: /nope.md"
 
 
-async def test_retried_edit_applies_once(fs: RunFileSystem, client: Minio, bucket: str) -> None:
+async def test_retried_edit_applies_once(fs: S3Backend, client: Minio, bucket: str) -> None:
     await fs.write_file("/menu.md", "apple\nstatus: draft\n", operation_id=op())
 
     # new_string contains old_string: a second application would silently succeed.
@@ -281,7 +278,7 @@ async def test_retried_edit_applies_once(fs: RunFileSystem, client: Minio, bucke
 # --------------------------------------------------------------------------- ls, glob, grep
 
 
-async def test_ls(fs: RunFileSystem) -> None:
+async def test_ls(fs: S3Backend) -> None:
     await fs.write_file("/b.md", "12345", operation_id=op())
     await fs.write_file("/a/one.md", "1", operation_id=op())
     await fs.write_file("/a/deep/two.md", "22", operation_id=op())
@@ -303,11 +300,11 @@ async def test_ls(fs: RunFileSystem) -> None:
     missing = await fs.ls("/nothing")
     assert missing.error == "no such file or directory: /nothing"
 
-    empty_run = RunFileSystem(fs.client, fs.bucket, f"run-{uuid.uuid4().hex[:10]}")
+    empty_run = S3Backend(fs.client, fs.bucket, f"run-{uuid.uuid4().hex[:10]}")
     assert [e.path for e in (await empty_run.ls("/")).entries] == ["/templates/", "/uploads/"]
 
 
-async def test_glob(fs: RunFileSystem) -> None:
+async def test_glob(fs: S3Backend) -> None:
     for path in [
         "/top.md",
         "/top.txt",
@@ -340,14 +337,14 @@ async def test_glob(fs: RunFileSystem) -> None:
 
 
 def test_compile_glob_segments() -> None:
-    assert compile_glob("*").fullmatch("a.md") and not compile_glob("*").fullmatch("d/a.md")
-    assert compile_glob("**").fullmatch("d/e/a.md")
-    assert not compile_glob("?").fullmatch("/")
-    assert not compile_glob("a[/]b").fullmatch("a/b")
-    assert compile_glob("[a").fullmatch("[a")
+    assert compile_glob("*").match("a.md") and not compile_glob("*").match("d/a.md")
+    assert compile_glob("**").match("d/e/a.md")
+    assert not compile_glob("?").match("/")
+    assert not compile_glob("a[/]b").match("a/b")
+    assert compile_glob("[a").match("[a")
 
 
-async def test_grep_is_literal(fs: RunFileSystem) -> None:
+async def test_grep_is_literal(fs: S3Backend) -> None:
     await fs.write_file(
         "/src/re.py", "x = a.b*c(d)[e]\ny = aXbbbc(d)[e]\nz = 'a.b*c(d)[e]' # again\n", operation_id=op()
     )
@@ -374,7 +371,7 @@ async def test_grep_is_literal(fs: RunFileSystem) -> None:
 # --------------------------------------------------------------------------- read-only areas, path attacks
 
 
-async def test_templates_and_uploads_are_read_only(fs: RunFileSystem, client: Minio, bucket: str) -> None:
+async def test_templates_and_uploads_are_read_only(fs: S3Backend, client: Minio, bucket: str) -> None:
     template = await fs.read_file("/templates/report/summary.md")
     assert template.output == "     1\t# Summary\n     2\tTotal: {total}"
     before = await snapshot(client, bucket)
@@ -387,7 +384,7 @@ async def test_templates_and_uploads_are_read_only(fs: RunFileSystem, client: Mi
     assert await snapshot(client, bucket) == before
 
 
-async def test_memories_are_reserved(fs: RunFileSystem) -> None:
+async def test_memories_are_reserved(fs: S3Backend) -> None:
     for result in [
         await fs.read_file("/memories/prefs.md"),
         await fs.write_file("/memories/prefs.md", "x", operation_id=op()),
@@ -441,7 +438,7 @@ ATTACKS = [
 ]
 
 
-async def test_path_attacks_are_rejected_and_write_nothing(fs: RunFileSystem, client: Minio, bucket: str) -> None:
+async def test_path_attacks_are_rejected_and_write_nothing(fs: S3Backend, client: Minio, bucket: str) -> None:
     await fs.write_file("/dir/file.md", "keep", operation_id=op())
     too_long = _path_with_key_bytes(fs.run_id, 1025)
     assert len(map_path(fs.run_id, _path_with_key_bytes(fs.run_id, 1024)).key.encode()) == 1024
@@ -504,7 +501,7 @@ def test_map_path_is_the_only_gate() -> None:
 # --------------------------------------------------------------------------- reports, failures
 
 
-async def test_write_report(fs: RunFileSystem, client: Minio, bucket: str) -> None:
+async def test_write_report(fs: S3Backend, client: Minio, bucket: str) -> None:
     summary = await fs.write_report("summary.json", '{"passed": 3}', operation_id=op())
     assert summary.ok and summary.key == f"reports/{fs.run_id}/summary.json"
     assert summary.content_type == "application/json"
@@ -526,7 +523,7 @@ def dead_endpoint() -> Iterator[str]:
 
 async def test_storage_failures_raise(dead_endpoint: str) -> None:
     """A server that is down is not the model's problem: the activity fails and Temporal retries it."""
-    fs = RunFileSystem(s3.make_client(dead_endpoint, "key", "secret"), "fs-dead", "r1")
+    fs = S3Backend(s3.make_client(dead_endpoint, "key", "secret"), "fs-dead", "r1")
     with pytest.raises(urllib3.exceptions.HTTPError):
         await fs.read_file("/a.md")
     with pytest.raises(urllib3.exceptions.HTTPError):

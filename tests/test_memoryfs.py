@@ -11,10 +11,17 @@ import asyncpg
 import pytest
 from langgraph.store.memory import InMemoryStore
 
-from deepagents_temporal import memoryfs
+from deepagents_temporal.backends import (
+    CompositeBackend,
+    EditResult,
+    StoreBackend,
+    WriteResult,
+    is_memory_path,
+    memory_namespace,
+)
+from deepagents_temporal.backends import store as store_backend
+from deepagents_temporal.backends.text import EMPTY_FILE_NOTE
 from deepagents_temporal.devstack import DevStack
-from deepagents_temporal.filestore import EMPTY_FILE_NOTE, EditResult, WriteResult
-from deepagents_temporal.memoryfs import MemoryFileSystem, is_memory_path, memory_namespace
 from deepagents_temporal.pgstore import PostgresStore, create_pool, migrate
 
 
@@ -52,8 +59,8 @@ def profile() -> str:
 
 
 @pytest.fixture
-def fs(store: PostgresStore, profile: str) -> MemoryFileSystem:
-    return MemoryFileSystem(store, memory_namespace(profile, None))
+def fs(store: PostgresStore, profile: str) -> StoreBackend:
+    return StoreBackend(store, memory_namespace(profile, None))
 
 
 def op() -> str:
@@ -84,7 +91,7 @@ def test_bad_namespaces_are_refused() -> None:
     any_store = InMemoryStore()
     for namespace in [(), ("memories", ""), ("memories", "a.b"), ("memories", "a\x00"), ["memories", "x"]]:
         with pytest.raises(ValueError):
-            MemoryFileSystem(any_store, namespace)  # type: ignore[arg-type]
+            StoreBackend(any_store, namespace)  # type: ignore[arg-type]
 
 
 def test_is_memory_path() -> None:
@@ -100,7 +107,7 @@ def test_is_memory_path() -> None:
 # --------------------------------------------------------------------------- read and write
 
 
-async def test_write_then_read_numbered(fs: MemoryFileSystem, profile: str, pool: asyncpg.Pool) -> None:
+async def test_write_then_read_numbered(fs: StoreBackend, profile: str, pool: asyncpg.Pool) -> None:
     content = "# Notes\nuse staging\n\tindented é\n"
     written = await fs.write_file("/memories/project/notes.md", content, operation_id=op())
     data = content.encode()
@@ -129,7 +136,7 @@ async def test_write_then_read_numbered(fs: MemoryFileSystem, profile: str, pool
     assert item.value["replacements"] is None
 
 
-async def test_read_window_empty_and_missing(fs: MemoryFileSystem) -> None:
+async def test_read_window_empty_and_missing(fs: StoreBackend) -> None:
     text = "".join(f"line {i}\n" for i in range(1, 11))
     assert (await fs.write_file("/memories/long.txt", text, operation_id=op())).ok
     window = await fs.read_file("/memories/long.txt", offset=3, limit=4)
@@ -160,13 +167,13 @@ async def test_read_window_empty_and_missing(fs: MemoryFileSystem) -> None:
 
 async def test_persists_across_runs(pool: asyncpg.Pool, dsn: str, profile: str) -> None:
     await pool.execute("TRUNCATE memories")
-    first = MemoryFileSystem(PostgresStore(pool), memory_namespace(profile, "u1"))
+    first = StoreBackend(PostgresStore(pool), memory_namespace(profile, "u1"))
     assert (await first.write_file("/memories/prefs.md", "likes: short reports\n", operation_id=op())).ok
 
     # The next run: a new pool, a new store, a new file system.
     next_pool = await create_pool(dsn)
     try:
-        later = MemoryFileSystem(PostgresStore(next_pool), memory_namespace(profile, "u1"))
+        later = StoreBackend(PostgresStore(next_pool), memory_namespace(profile, "u1"))
         read = await later.read_file("/memories/prefs.md")
         assert read.ok and read.output == "     1\tlikes: short reports"
         edited = await later.edit_file("/memories/prefs.md", "short", "long", operation_id=op())
@@ -179,10 +186,10 @@ async def test_persists_across_runs(pool: asyncpg.Pool, dsn: str, profile: str) 
 async def test_namespaces_isolate_profiles_and_users(store: PostgresStore, profile: str) -> None:
     other_profile = profile + "-other"
     spaces = {
-        "shared": MemoryFileSystem(store, memory_namespace(profile, None)),
-        "u1": MemoryFileSystem(store, memory_namespace(profile, "u1")),
-        "u": MemoryFileSystem(store, memory_namespace(profile, "u")),
-        "other": MemoryFileSystem(store, memory_namespace(other_profile, "u1")),
+        "shared": StoreBackend(store, memory_namespace(profile, None)),
+        "u1": StoreBackend(store, memory_namespace(profile, "u1")),
+        "u": StoreBackend(store, memory_namespace(profile, "u")),
+        "other": StoreBackend(store, memory_namespace(other_profile, "u1")),
     }
     for name, fs in spaces.items():
         assert (await fs.write_file("/memories/who.md", f"I am {name}\n", operation_id=op())).ok
@@ -204,7 +211,7 @@ async def test_namespaces_isolate_profiles_and_users(store: PostgresStore, profi
 # --------------------------------------------------------------------------- write and edit rules, retries
 
 
-async def test_write_rules_and_idempotent_retries(fs: MemoryFileSystem, pool: asyncpg.Pool) -> None:
+async def test_write_rules_and_idempotent_retries(fs: StoreBackend, pool: asyncpg.Pool) -> None:
     first_op = op()
     first = await fs.write_file("/memories/plan.md", "step 1\n", operation_id=first_op)
     assert first.ok
@@ -244,7 +251,7 @@ async def test_write_rules_and_idempotent_retries(fs: MemoryFileSystem, pool: as
         await fs.write_file("/memories/x.md", "x", operation_id="")
 
 
-async def test_edit_semantics(fs: MemoryFileSystem) -> None:
+async def test_edit_semantics(fs: StoreBackend) -> None:
     path = "/memories/conf.md"
     assert (await fs.write_file(path, "a = 1\nb = 1\nc = 2\n", operation_id=op())).ok
 
@@ -279,7 +286,7 @@ async def test_edit_semantics(fs: MemoryFileSystem) -> None:
     assert (await fs.read_file(path)).output == "     1\ta = 3\n     2\tb = 3\n     3\tc = 20"
 
 
-async def test_retried_edit_is_idempotent(fs: MemoryFileSystem, pool: asyncpg.Pool) -> None:
+async def test_retried_edit_is_idempotent(fs: StoreBackend, pool: asyncpg.Pool) -> None:
     path = "/memories/count.md"
     assert (await fs.write_file(path, "x x x\n", operation_id=op())).ok
     edit_op = op()
@@ -307,7 +314,7 @@ async def test_retried_edit_is_idempotent(fs: MemoryFileSystem, pool: asyncpg.Po
 # --------------------------------------------------------------------------- ls, glob, grep
 
 
-async def seed(fs: MemoryFileSystem) -> None:
+async def seed(fs: StoreBackend) -> None:
     files = {
         "/memories/prefs.md": "tone: short\nformat: markdown\n",
         "/memories/project/notes.md": "staging url: https://staging\nTODO: ask about staging\n",
@@ -318,7 +325,7 @@ async def seed(fs: MemoryFileSystem) -> None:
         assert (await fs.write_file(path, content, operation_id=op())).ok
 
 
-async def test_ls(fs: MemoryFileSystem) -> None:
+async def test_ls(fs: StoreBackend) -> None:
     empty = await fs.ls()
     assert empty.ok and empty.entries == [] and empty.output == "No files in /memories/"
     await seed(fs)
@@ -341,7 +348,7 @@ async def test_ls(fs: MemoryFileSystem) -> None:
     assert (await fs.ls("/memories/pro")).error == "no such file or directory: /memories/pro"
 
 
-async def test_glob(fs: MemoryFileSystem) -> None:
+async def test_glob(fs: StoreBackend) -> None:
     await seed(fs)
 
     async def paths(pattern: str, path: str = "/memories/") -> list[str]:
@@ -365,7 +372,7 @@ async def test_glob(fs: MemoryFileSystem) -> None:
     assert (await fs.glob("*.md", "/project")).error is not None
 
 
-async def test_grep(fs: MemoryFileSystem) -> None:
+async def test_grep(fs: StoreBackend) -> None:
     await seed(fs)
     everywhere = await fs.grep("staging")
     assert everywhere.output.splitlines() == [
@@ -387,10 +394,8 @@ async def test_grep(fs: MemoryFileSystem) -> None:
     assert (await fs.grep("x", path="/elsewhere")).error is not None
 
 
-async def test_listing_pages_through_every_item(
-    fs: MemoryFileSystem, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(memoryfs, "_PAGE", 3)
+async def test_listing_pages_through_every_item(fs: StoreBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_backend, "_PAGE", 3)
     names = [f"/memories/n{i:02}.md" for i in range(10)]
     for name in names:
         assert (await fs.write_file(name, f"needle {name}\n", operation_id=op())).ok
@@ -402,7 +407,7 @@ async def test_listing_pages_through_every_item(
 # --------------------------------------------------------------------------- path safety
 
 
-async def test_bad_paths_are_rejected(fs: MemoryFileSystem, pool: asyncpg.Pool) -> None:
+async def test_bad_paths_are_rejected(fs: StoreBackend, pool: asyncpg.Pool) -> None:
     bad = {
         "/notes.md": "/notes.md is not in /memories/",
         "/": "/ is not in /memories/",
@@ -443,9 +448,43 @@ async def test_bad_paths_are_rejected(fs: MemoryFileSystem, pool: asyncpg.Pool) 
 
 
 async def test_works_on_any_base_store() -> None:
-    fs = MemoryFileSystem(InMemoryStore(), memory_namespace("qa", "jane.doe@example.com"))
+    fs = StoreBackend(InMemoryStore(), memory_namespace("qa", "jane.doe@example.com"))
     assert (await fs.write_file("/memories/a.md", "hello\n", operation_id="op-1")).ok
     edited = await fs.edit_file("/memories/a.md", "hello", "bye", operation_id="op-2")
     assert edited.ok and edited.key == "memories/qa/jane%2Edoe@example%2Ecom/a.md"
     assert (await fs.edit_file("/memories/a.md", "hello", "bye", operation_id="op-2")).ok
     assert (await fs.grep("bye")).output == "/memories/a.md:1:bye"
+
+
+# --------------------------------------------------------------------------- routing
+
+
+async def test_composite_routes_memories_to_the_store() -> None:
+    memories = StoreBackend(InMemoryStore(), memory_namespace("qa", None))
+    built: list[str] = []
+
+    def store_route() -> StoreBackend:
+        built.append("store")
+        return memories
+
+    # The default backend here is a second store: what matters is which backend answers.
+    elsewhere = StoreBackend(InMemoryStore(), memory_namespace("other", None))
+    assert (await elsewhere.write_file("/memories/b.md", "x\n", operation_id="op-0")).ok
+    files = CompositeBackend(elsewhere, {"/memories/": store_route})
+    assert (await files.ls("/")).error == (
+        "/ is not in /memories/; long-term memory only holds paths such as /memories/notes.md"
+    )
+    assert (await files.grep("x")).output == "/memories/b.md:1:x"  # no path: the default backend
+    assert built == []  # a route is built only when a call goes there
+
+    assert (await files.write_file("//memories/./a.md", "hello\n", operation_id="op-1")).path == "/memories/a.md"
+    assert built == ["store"]
+    assert (await files.read_file("/memories/a.md")).output == "     1\thello"
+    assert (await files.grep("hello", path="/memories")).output == "/memories/a.md:1:hello"
+    assert [m.path for m in (await files.glob("*.md", "/memories/")).matches] == ["/memories/a.md"]
+    assert (await files.edit_file("/memories/a.md", "hello", "bye", operation_id="op-2")).replacements == 1
+    assert built == ["store"]
+    assert files.route("/memories/../a.md") is elsewhere  # invalid: the default backend explains
+    assert files.route("/memoriesx/a.md") is elsewhere
+    with pytest.raises(ValueError):
+        CompositeBackend(elsewhere, {"/memories": memories})

@@ -3,11 +3,10 @@
 Files under ``/memories/`` outlive the run: they are items of a
 :class:`~langgraph.store.base.BaseStore` (in production
 :class:`~deepagents_temporal.pgstore.PostgresStore`, i.e. PostgreSQL), not
-objects under the run's S3 prefix. :class:`MemoryFileSystem` offers the same
-tools, arguments, messages and result types as
-:class:`~deepagents_temporal.filestore.RunFileSystem` (``ls``, ``read_file``,
-``write_file``, ``edit_file``, ``glob``, ``grep``), for paths under
-``/memories/`` only; anything else is a typed error, never an exception.
+objects under the run's S3 prefix. :class:`StoreBackend` offers the same
+tools, arguments, messages and results as the S3 backend, for paths under
+``/memories/`` only (it takes and answers with whole agent paths); anything
+else is a typed error, never an exception.
 
 Layout: one namespace per profile and user (:func:`memory_namespace`), one
 item per file::
@@ -19,17 +18,16 @@ item per file::
 
 Folders are not stored: they are the key prefixes of their files.
 
-Paths go through :func:`~deepagents_temporal.filestore.map_path`, the same
-gate as the run's files: absolute paths only, no ``..``, no control
+Paths go through :func:`~deepagents_temporal.backends.paths.map_path`, the
+same gate as the run's files: absolute paths only, no ``..``, no control
 characters, at most 255 bytes per name and 1024 bytes in all.
 
-Retries work as in ``RunFileSystem``: ``write_file`` with the content already
-stored is a success, and ``edit_file`` stores its ``operation_id`` and the
-sha256 of the new content with the item, so a retry of an edit that was
-applied returns the same success instead of "old_string not found". The
-same known limit applies: a store has no conditional put, so two *concurrent*
-edits of one file can lose an update. The agent loop runs one file tool per
-file at a time.
+Retries work as on S3: ``write_file`` with the content already stored is a
+success, and ``edit_file`` stores its ``operation_id`` and the sha256 of the
+new content with the item, so a retry of an edit that was applied returns the
+same success instead of "old_string not found". The same known limit applies:
+a store has no conditional put, so two *concurrent* edits of one file can lose
+an update. The agent loop runs one file tool per file at a time.
 
 Listing (``ls``, ``glob``, ``grep``, the folder checks) pages through every
 item of the namespace with ``asearch``. Memories of one profile and user are
@@ -38,17 +36,24 @@ expected to be few (hundreds, not millions).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import unicodedata
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from langgraph.store.base import BaseStore, GetOp, Item
 
-from deepagents_temporal.filestore import (
+from deepagents_temporal.backends.paths import (
+    Target,
+    check_file_path,
+    content_type_for,
+    grep_path_filter,
+    is_under,
+    map_path,
+    parse_glob_pattern,
+)
+from deepagents_temporal.backends.protocol import (
     DEFAULT_READ_LIMIT,
-    MAX_FILE_BYTES,
     EditResult,
     FileEntry,
     GlobResult,
@@ -56,30 +61,29 @@ from deepagents_temporal.filestore import (
     LsResult,
     PathError,
     ReadResult,
-    Target,
     ToolError,
-    ToolResult,
     WriteResult,
+    answer,
+)
+from deepagents_temporal.backends.text import (
+    MAX_FILE_BYTES,
     check_edit_strings,
-    content_type_for,
+    check_grep_pattern,
+    check_read_limit,
+    directory_error,
+    edit_message,
     encode_text,
+    exists_error,
     glob_listing,
-    grep_path_filter,
     grep_texts,
     ls_listing,
-    map_path,
-    parse_glob_pattern,
+    no_such_entry_error,
+    not_found_error,
     read_window,
     replace_exact,
+    write_message,
 )
-
-__all__ = [
-    "MEMORIES_ROOT",
-    "SHARED_USER",
-    "MemoryFileSystem",
-    "is_memory_path",
-    "memory_namespace",
-]
+from deepagents_temporal.digest import sha256_hex
 
 MEMORIES_ROOT = "/memories/"
 SHARED_USER = "shared"  # the user part of the namespace when no user id is given
@@ -87,7 +91,6 @@ _AREA = "memories"
 _RUN_ID = "memory"  # map_path wants a run id; /memories/ paths never use it
 _PAGE = 500  # items per asearch call when listing a namespace
 
-R = TypeVar("R", bound=ToolResult)
 W = TypeVar("W", bound=WriteResult)
 
 
@@ -127,20 +130,13 @@ def memory_namespace(profile: str, user_id: str | None) -> tuple[str, ...]:
 def is_memory_path(path: str) -> bool:
     """Whether an agent path is under ``/memories/`` (``/memories`` itself included).
 
-    For routing a tool call: invalid paths give False, and the file system
+    For routing a tool call: invalid paths give False, and the backend
     they go to reports why they are invalid.
     """
-    try:
-        return map_path(_RUN_ID, path).area == _AREA
-    except ToolError:
-        return False
+    return is_under(path, MEMORIES_ROOT)
 
 
-# --------------------------------------------------------------------------- helpers
-
-
-def _sha256(text: bytes) -> str:
-    return hashlib.sha256(text).hexdigest()
+# --------------------------------------------------------------------------- items
 
 
 def _content(item: Item | None) -> str | None:
@@ -159,7 +155,7 @@ def _size(item: Item) -> int:
 
 
 def _check_operation(operation_id: str) -> str:
-    # A programming error, not the model's: raise like RunFileSystem does.
+    # A programming error, not the model's: raise like the S3 backend does.
     if not isinstance(operation_id, str) or not operation_id:
         raise ValueError("operation_id must not be empty")
     if "\x00" in operation_id:
@@ -175,10 +171,10 @@ def _encode_memory(content: str) -> bytes:
     return data
 
 
-# --------------------------------------------------------------------------- the file system
+# --------------------------------------------------------------------------- the backend
 
 
-class MemoryFileSystem:
+class StoreBackend:
     """deepagents-style file tools on ``/memories/``, backed by ``store`` items in ``namespace``.
 
     ``namespace`` is usually :func:`memory_namespace` ``(profile, user_id)``;
@@ -199,21 +195,21 @@ class MemoryFileSystem:
         labels = namespace if namespace[0] == _AREA else (_AREA, *namespace)
         self.key_prefix = "/".join(labels) + "/"
 
-    # ---- public tools
+    # ---- the tools
 
     async def ls(self, path: str = MEMORIES_ROOT) -> LsResult:
         """Entries directly under ``path``; directories end with "/"."""
-        return await self._run(LsResult, self._ls, path)
+        return await answer(LsResult, self._ls(path))
 
     async def read_file(self, file_path: str, offset: int = 0, limit: int = DEFAULT_READ_LIMIT) -> ReadResult:
         """Lines ``offset`` (0-based) to ``offset + limit``, numbered like ``cat -n``."""
-        return await self._run(ReadResult, self._read_file, file_path, offset, limit)
+        return await answer(ReadResult, self._read_file(file_path, offset, limit))
 
     async def write_file(self, file_path: str, content: str, *, operation_id: str) -> WriteResult:
         """Create a file. An existing file with other content is an error (use edit_file);
         with the same content it is a success, so a retried write is harmless."""
         _check_operation(operation_id)
-        return await self._run(WriteResult, self._write_file, file_path, content, operation_id)
+        return await answer(WriteResult, self._write_file(file_path, content, operation_id))
 
     async def edit_file(
         self,
@@ -226,25 +222,17 @@ class MemoryFileSystem:
     ) -> EditResult:
         """Replace an exact string; it must occur once unless ``replace_all``."""
         _check_operation(operation_id)
-        return await self._run(
-            EditResult, self._edit_file, file_path, old_string, new_string, replace_all, operation_id
-        )
+        return await answer(EditResult, self._edit_file(file_path, old_string, new_string, replace_all, operation_id))
 
     async def glob(self, pattern: str, path: str = MEMORIES_ROOT) -> GlobResult:
         """Files under ``path`` whose path relative to it matches ``pattern``."""
-        return await self._run(GlobResult, self._glob, pattern, path)
+        return await answer(GlobResult, self._glob(pattern, path))
 
     async def grep(self, pattern: str, path: str | None = None, glob: str | None = None) -> GrepResult:
         """Lines containing ``pattern`` literally (not a regex), as ``path:line_number:line``."""
-        return await self._run(GrepResult, self._grep, pattern, path, glob)
+        return await answer(GrepResult, self._grep(pattern, path, glob))
 
     # ---- plumbing
-
-    async def _run(self, result_type: type[R], fn: Callable[..., Awaitable[R]], *args: Any) -> R:
-        try:
-            return await fn(*args)
-        except ToolError as err:
-            return result_type(error=str(err), output=f"Error: {err}")
 
     def _target(self, path: str, *, write: bool = False) -> Target:
         target = map_path(_RUN_ID, path)
@@ -253,8 +241,8 @@ class MemoryFileSystem:
                 f"{target.path} is not in {MEMORIES_ROOT}; long-term memory only holds paths such as "
                 f"{MEMORIES_ROOT}notes.md"
             )
-        if write and (not target.rel or path.endswith("/")):
-            raise PathError(f"{target.path} names a directory; give a file path such as {target.dir_path}notes.md")
+        if write:
+            check_file_path(target, path)
         return target
 
     @staticmethod
@@ -284,9 +272,7 @@ class MemoryFileSystem:
         return bool(await self._items(prefix))
 
     async def _not_found(self, target: Target) -> ToolError:
-        if not target.rel or await self._has_children(target):
-            return ToolError(f"{target.path} is a directory; use ls to see its files")
-        return ToolError(f"file not found: {target.path}")
+        return not_found_error(target.path, is_directory=not target.rel or await self._has_children(target))
 
     def _text(self, target: Target, item: Item) -> str:
         content = _content(item)
@@ -304,13 +290,12 @@ class MemoryFileSystem:
             path=target.path,
             key=self.key_prefix + target.rel,
             size=len(data),
-            sha256=_sha256(data),
+            sha256=sha256_hex(data),
             content_type=content_type_for(target.path, text=True),
         )
 
     def _edited(self, target: Target, content: str, count: int) -> EditResult:
-        message = f"Successfully replaced {count} instance(s) of the string in '{target.path}'"
-        result = self._written(target, content, EditResult, message)
+        result = self._written(target, content, EditResult, edit_message(target.path, count))
         result.replacements = count
         return result
 
@@ -332,14 +317,13 @@ class MemoryFileSystem:
         if not entries and target.rel:
             item = await self._get(target.rel)
             if item is None:
-                raise ToolError(f"no such file or directory: {target.path}")
+                raise no_such_entry_error(target.path)
             entries.append(FileEntry(path=target.path, size=_size(item)))
         return ls_listing(entries, target.dir_path)
 
     async def _read_file(self, file_path: str, offset: int, limit: int) -> ReadResult:
         target = self._target(file_path)
-        if limit < 1:
-            raise ToolError("limit must be at least 1")
+        check_read_limit(limit)
         item = await self._get(target.rel) if target.rel else None
         if item is None:
             raise await self._not_found(target)
@@ -349,7 +333,7 @@ class MemoryFileSystem:
     async def _write_file(self, file_path: str, content: str, operation_id: str) -> WriteResult:
         target = self._target(file_path, write=True)
         data = _encode_memory(content)
-        digest = _sha256(data)
+        digest = sha256_hex(data)
         # The file itself and every folder above it, in one round trip.
         parts = target.rel.split("/")
         ancestors = ["/".join(parts[:i]) for i in range(1, len(parts))]
@@ -357,23 +341,18 @@ class MemoryFileSystem:
         existing, above = found[0], found[1:]
         if existing is not None:
             current = _content(existing)
-            if current is None or _sha256(current.encode("utf-8", "replace")) != digest:
-                raise ToolError(
-                    f"{target.path} already exists with different content; use edit_file to change it "
-                    "(read_file shows what is in it)"
-                )
+            if current is None or sha256_hex(current.encode("utf-8", "replace")) != digest:
+                raise exists_error(target.path)
             # Same bytes: the write (or its retry) already happened.
         else:
             for key, item in zip(ancestors, above, strict=True):
                 if item is not None:
-                    raise ToolError(
-                        f"{self._agent_path(key)} is a file, so {target.path} cannot be created inside it"
-                    )
+                    raise ToolError(f"{self._agent_path(key)} is a file, so {target.path} cannot be created inside it")
             if await self._has_children(target):
-                raise ToolError(f"{target.path} is a directory; give a file path inside it")
+                raise directory_error(target.path)
             value = {"content": content, "sha256": digest, "operation_id": operation_id, "replacements": None}
             await self.store.aput(self.namespace, target.rel, value)
-        return self._written(target, content, WriteResult, f"Updated file {target.path}")
+        return self._written(target, content, WriteResult, write_message(target.path))
 
     async def _edit_file(
         self, file_path: str, old_string: str, new_string: str, replace_all: bool, operation_id: str
@@ -388,32 +367,36 @@ class MemoryFileSystem:
         if (
             value.get("operation_id") == operation_id
             and isinstance(replacements, int)
-            and value.get("sha256") == _sha256(text.encode("utf-8", "replace"))
+            and value.get("sha256") == sha256_hex(text.encode("utf-8", "replace"))
         ):
             # This very operation produced the current content: a retry after a lost result.
             return self._edited(target, text, replacements)
         check_edit_strings(old_string, new_string)
         new_text, count = replace_exact(text, old_string, new_string, replace_all, target.path)
         data = _encode_memory(new_text)
-        new_value = {"content": new_text, "sha256": _sha256(data), "operation_id": operation_id, "replacements": count}
+        new_value = {
+            "content": new_text,
+            "sha256": sha256_hex(data),
+            "operation_id": operation_id,
+            "replacements": count,
+        }
         await self.store.aput(self.namespace, target.rel, new_value)
         return self._edited(target, new_text, count)
 
     async def _glob(self, pattern: str, path: str) -> GlobResult:
         target = self._target(path)
-        regex = parse_glob_pattern(pattern)
+        matcher = parse_glob_pattern(pattern)
         prefix = f"{target.rel}/" if target.rel else ""
         matches = [
             FileEntry(path=self._agent_path(item.key), size=_size(item))
             for item in await self._items(prefix)
-            if regex.fullmatch(item.key[len(prefix) :])
+            if matcher.match(item.key[len(prefix) :])
         ]
         return glob_listing(matches)
 
     async def _grep(self, pattern: str, path: str | None, glob: str | None) -> GrepResult:
         target = self._target(path or MEMORIES_ROOT)
-        if not pattern:
-            raise ToolError("pattern must not be empty")
+        check_grep_pattern(pattern)
         admits = grep_path_filter(glob, target.dir_path)
         single = await self._get(target.rel) if target.rel else None
         prefix = f"{target.rel}/" if target.rel else ""
