@@ -25,7 +25,7 @@ from minio import Minio
 from minio.error import S3Error
 
 from deepagents_temporal.digest import sha256_hex
-from deepagents_temporal.s3 import run_prefix
+from deepagents_temporal.s3 import is_missing, run_prefix
 from deepagents_temporal.schema import Message
 
 CACHE_ENTRIES = 20_000
@@ -88,7 +88,7 @@ class ConversationStore:
         try:
             response = self._client.get_object(self._bucket, key)
         except S3Error as err:
-            if err.code == "NoSuchKey":
+            if is_missing(err):
                 raise LookupError(f"{kind} {digest} of run {run_id} is missing from the bucket") from None
             raise
         try:

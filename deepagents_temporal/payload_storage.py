@@ -58,11 +58,6 @@ DEFAULT_KEY_PREFIX = "payloads/"
 # that a few hundred model turns don't bloat a history.
 DEFAULT_THRESHOLD_BYTES = 256 * 1024
 
-# Error codes meaning "no such object".  minio-py reports a 404 on HEAD (no
-# body to parse) as NoSuchKey; some servers send NotFound in a GET body.
-_NOT_FOUND_CODES = frozenset({"NoSuchKey", "NotFound"})
-
-
 def _normalize_prefix(prefix: str) -> str:
     prefix = prefix.lstrip("/")
     if prefix and not prefix.endswith("/"):
@@ -125,10 +120,12 @@ class MinioStorageDriverClient(S3StorageDriverClient):
     def _exists(self, bucket: str, name: str) -> bool:
         from minio.error import S3Error
 
+        from deepagents_temporal.s3 import is_missing
+
         try:
             self._client.stat_object(bucket, name)
         except S3Error as exc:
-            if exc.code in _NOT_FOUND_CODES:
+            if is_missing(exc):
                 return False
             raise
         return True
