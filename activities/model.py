@@ -90,7 +90,10 @@ def _elide_large_args(message: Message, transcript: str, keep: set[str]) -> Mess
 
 
 def from_langchain(ai: AIMessage) -> Message:
-    calls = [ToolCall(id=c.get("id") or f"call_{i}", name=c["name"], args=c.get("args") or {}) for i, c in enumerate(ai.tool_calls)]
+    calls = [
+        ToolCall(id=c.get("id") or f"call_{i}", name=c["name"], args=c.get("args") or {})
+        for i, c in enumerate(ai.tool_calls)
+    ]
     for i, c in enumerate(ai.invalid_tool_calls):
         calls.append(
             ToolCall(
@@ -198,7 +201,9 @@ class ModelActivities:
             attempt.cancel()
             raise
         except _ModelError as failure:
-            raise self._next_attempt_error(failure.__cause__ or failure, model, chain, previous, request.rounds) from None
+            raise self._next_attempt_error(
+                failure.__cause__ or failure, model, chain, previous, request.rounds
+            ) from None
 
     async def _attempt(self, request: ModelCallInput, model: str, previous: list[ModelAttemptError]) -> ModelCallResult:
         # Off the critical path: the rows are written while the model thinks.
@@ -279,7 +284,7 @@ class ModelActivities:
             return request.records is None
         try:
             await asyncio.wait_for(self._records.write(request.records), RECORD_TIMEOUT_SECONDS)
-        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
             activity.logger.warning("could not record to PostgreSQL, the workflow keeps the rows: %s", err)
             return False
         return True

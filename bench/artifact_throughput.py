@@ -37,19 +37,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness import bench_services  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 from temporalio import activity, workflow  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.exceptions import ApplicationError  # noqa: E402
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
 
-from deepagents_temporal.conversation import ConversationStore  # noqa: E402
 from deepagents_temporal.backends import S3Backend  # noqa: E402
-from deepagents_temporal.services import hard_exit, s3_client  # noqa: E402
-from worker import build_worker  # noqa: E402
+from deepagents_temporal.conversation import ConversationStore  # noqa: E402
 from deepagents_temporal.s3 import ensure_bucket  # noqa: E402
 from deepagents_temporal.schema import FileToolInput, FileToolOutput, Message, ToolCall  # noqa: E402
-from harness import bench_services  # noqa: E402
+from deepagents_temporal.services import hard_exit, s3_client  # noqa: E402
+from worker import build_worker  # noqa: E402
 
 MIB = 1024 * 1024
 
@@ -117,7 +117,11 @@ async def raw_puts(s3, bucket: str, size: int, count: int, parallel: int) -> flo
 
     def put(i: int, data: bytes):
         return lambda: asyncio.to_thread(
-            s3.put_object, bucket, f"{prefix}f-{i:04d}.txt", io.BytesIO(data), len(data),
+            s3.put_object,
+            bucket,
+            f"{prefix}f-{i:04d}.txt",
+            io.BytesIO(data),
+            len(data),
             content_type="text/plain; charset=utf-8",
         )
 
@@ -160,7 +164,11 @@ async def activity_writes(
     run_id = f"bench-act-{uuid.uuid4().hex[:8]}"
     calls = []
     for i in range(count):
-        call = ToolCall(id=f"call_{i}", name="write_file", args={"file_path": f"/out/f-{i:04d}.txt", "content": content_of(size, f"act{i}")})
+        call = ToolCall(
+            id=f"call_{i}",
+            name="write_file",
+            args={"file_path": f"/out/f-{i:04d}.txt", "content": content_of(size, f"act{i}")},
+        )
         # What call_model does with a reply whose arguments are large: store it, send a reference.
         digest = await asyncio.to_thread(store_reply, store, run_id, Message(role="assistant", tool_calls=[call]))
         calls.append(ToolCall(id=call.id, name=call.name, args_stored_in=digest))
@@ -203,8 +211,10 @@ async def main(sizes: list[int], count: int, repeats: int, parallels: list[int])
             await raw_puts(s3, bucket, 4096, 4, 1)
             await filesystem_writes(s3, bucket, 4096, 4, 1)
             await activity_writes(client, bench_queue, app_queue, message_store, 4096, 4, 1)
-            print(f"{'size':>9} {'N':>4} {'parallel':>8} {'raw MiB/s':>10} {'write_file MiB/s':>17} {'file_tool MiB/s':>16} "
-                  f"{'write_file/raw':>15} {'file_tool/raw':>14} {'dispatch ms/call':>17}")
+            print(
+                f"{'size':>9} {'N':>4} {'parallel':>8} {'raw MiB/s':>10} {'write_file MiB/s':>17} "
+                f"{'file_tool MiB/s':>16} {'write_file/raw':>15} {'file_tool/raw':>14} {'dispatch ms/call':>17}"
+            )
             for size in sizes:
                 total_bytes += size * count
                 for parallel in parallels:
@@ -224,9 +234,11 @@ async def main(sizes: list[int], count: int, repeats: int, parallels: list[int])
                     for mode, t in median.items():
                         totals[parallel][mode] += t
                     rate = {mode: size * count / MIB / t for mode, t in median.items()}
-                    print(f"{size:>9} {count:>4} {parallel:>8} {rate['raw']:>10.1f} {rate['write_file']:>17.1f} "
-                          f"{rate['file_tool']:>16.1f} {rate['write_file'] / rate['raw']:>15.2f} "
-                          f"{rate['file_tool'] / rate['raw']:>14.2f} {median['floor'] / count * 1000:>17.1f}")
+                    print(
+                        f"{size:>9} {count:>4} {parallel:>8} {rate['raw']:>10.1f} {rate['write_file']:>17.1f} "
+                        f"{rate['file_tool']:>16.1f} {rate['write_file'] / rate['raw']:>15.2f} "
+                        f"{rate['file_tool'] / rate['raw']:>14.2f} {median['floor'] / count * 1000:>17.1f}"
+                    )
         figures = []
         for parallel in parallels:
             overall = {mode: total_bytes / MIB / t for mode, t in totals[parallel].items()}

@@ -14,8 +14,8 @@ from temporalio.client import Client
 
 from deepagents_temporal.devstack import DevStack, start_dev_stack
 from deepagents_temporal.services import connect, open_database
-from scripted_llm import ScriptedLLM
 from deepagents_temporal.settings import Settings
+from scripted_llm import ScriptedLLM
 
 
 @dataclass

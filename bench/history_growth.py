@@ -27,16 +27,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness import bench_services  # noqa: E402
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.api.history.v1 import HistoryEvent  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 
-from deepagents_temporal.services import hard_exit, s3_client  # noqa: E402
-from worker import build_worker  # noqa: E402
 from deepagents_temporal.schema import AgentInput, AgentResult  # noqa: E402
-from scripted_llm import ChatRequest, Reply, ScriptedLLM  # noqa: E402
+from deepagents_temporal.services import hard_exit, s3_client  # noqa: E402
 from deepagents_temporal.settings import Settings  # noqa: E402
-from harness import bench_services  # noqa: E402
+from scripted_llm import ChatRequest, Reply, ScriptedLLM  # noqa: E402
+from worker import build_worker  # noqa: E402
 
 INPUT_PATH = "/input/ten-kb.txt"
 
@@ -79,11 +79,7 @@ def event_label(events: list[HistoryEvent], e: HistoryEvent) -> str:
     if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
         scheduled = e.activity_task_completed_event_attributes.scheduled_event_id
         kind = next(
-            (
-                s.activity_task_scheduled_event_attributes.activity_type.name
-                for s in events
-                if s.event_id == scheduled
-            ),
+            (s.activity_task_scheduled_event_attributes.activity_type.name for s in events if s.event_id == scheduled),
             "?",
         )
         return f"{name}({kind})"
@@ -140,13 +136,17 @@ async def main(step_counts: list[int], size: int, show_breakdown: bool) -> None:
                 marginal = sum(sizes[calls[steps - window] : calls[steps]]) / window
                 per_step[steps] = sum(sizes) / steps
                 largest = max(range(len(events)), key=lambda i: sizes[i])
-                print(f"{steps:>5} {sum(sizes):>11} {per_step[steps]:>11.0f} {marginal:>16.0f} {max(sizes):>16}"
-                      f"  ({event_label(events, events[largest])})")
+                print(
+                    f"{steps:>5} {sum(sizes):>11} {per_step[steps]:>11.0f} {marginal:>16.0f} {max(sizes):>16}"
+                    f"  ({event_label(events, events[largest])})"
+                )
                 if show_breakdown:
                     breakdown(events, steps)
         first, last = min(per_step), max(per_step)
-        print(f"history bytes/step ratio step-{last}/step-{first} ({size} B tool outputs): "
-              f"{per_step[last] / per_step[first]:.3f}")
+        print(
+            f"history bytes/step ratio step-{last}/step-{first} ({size} B tool outputs): "
+            f"{per_step[last] / per_step[first]:.3f}"
+        )
 
 
 if __name__ == "__main__":

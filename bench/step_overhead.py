@@ -27,20 +27,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from floor_workflow import FloorWorkflow, noop  # noqa: E402
+from harness import bench_services  # noqa: E402
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage  # noqa: E402
 from langchain_openai import ChatOpenAI  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
 from deepagents_temporal.profiles import QA_PROFILE  # noqa: E402
-from deepagents_temporal.services import hard_exit  # noqa: E402
-from worker import build_worker  # noqa: E402
 from deepagents_temporal.schema import AgentInput, AgentResult  # noqa: E402
-from scripted_llm import ChatRequest, Reply  # noqa: E402
+from deepagents_temporal.services import hard_exit  # noqa: E402
 from deepagents_temporal.settings import Settings  # noqa: E402
 from deepagents_temporal.tools import tool_schemas  # noqa: E402
-from floor_workflow import FloorWorkflow, noop  # noqa: E402
-from harness import bench_services  # noqa: E402
+from scripted_llm import ChatRequest, Reply  # noqa: E402
+from worker import build_worker  # noqa: E402
 
 TODO_CALL = ("write_todos", {"todos": [{"content": "keep going", "status": "in_progress"}]})
 
@@ -104,8 +104,10 @@ async def main(step_counts: list[int], repeats: int) -> None:
         ratios = []
         async with agent_worker, floor_worker:
             await time_floor(client, floor_queue, 3)  # warm-up
-            print(f"{'N':>4} {'agent ms/step':>14} {'floor ms/step':>14} {'in-proc ms/step':>16} "
-                  f"{'agent hist B/step':>18} {'floor hist B/step':>18} {'agent/floor':>12} {'(agent-inproc)/floor':>21}")
+            print(
+                f"{'N':>4} {'agent ms/step':>14} {'floor ms/step':>14} {'in-proc ms/step':>16} "
+                f"{'agent hist B/step':>18} {'floor hist B/step':>18} {'agent/floor':>12} {'(agent-inproc)/floor':>21}"
+            )
             for steps in step_counts:
                 llm.clear()
                 agent_times, floor_times, local_times = [], [], []
@@ -125,8 +127,10 @@ async def main(step_counts: list[int], repeats: int) -> None:
                 ratios.append(ratio)
                 # What durability adds beyond the model call itself, in floor steps.
                 overhead = (agent_ms - local_ms) / floor_ms
-                print(f"{steps:>4} {agent_ms:>14.1f} {floor_ms:>14.1f} {local_ms:>16.2f} "
-                      f"{agent_bytes / steps:>18.0f} {floor_bytes / steps:>18.0f} {ratio:>12.2f} {overhead:>21.2f}")
+                print(
+                    f"{steps:>4} {agent_ms:>14.1f} {floor_ms:>14.1f} {local_ms:>16.2f} "
+                    f"{agent_bytes / steps:>18.0f} {floor_bytes / steps:>18.0f} {ratio:>12.2f} {overhead:>21.2f}"
+                )
         print(f"agent-step / floor-step time ratio (median over N): {statistics.median(ratios):.2f}")
 
 

@@ -58,6 +58,7 @@ DEFAULT_KEY_PREFIX = "payloads/"
 # that a few hundred model turns don't bloat a history.
 DEFAULT_THRESHOLD_BYTES = 256 * 1024
 
+
 def _normalize_prefix(prefix: str) -> str:
     prefix = prefix.lstrip("/")
     if prefix and not prefix.endswith("/"):
@@ -132,9 +133,7 @@ class MinioStorageDriverClient(S3StorageDriverClient):
 
     def _put(self, bucket: str, name: str, data: bytes) -> None:
         # The bytes are a serialized temporal.api.common.v1.Payload.
-        self._client.put_object(
-            bucket, name, io.BytesIO(data), len(data), content_type="application/x-protobuf"
-        )
+        self._client.put_object(bucket, name, io.BytesIO(data), len(data), content_type="application/x-protobuf")
 
     def _get(self, bucket: str, name: str) -> bytes:
         response = self._client.get_object(bucket, name)

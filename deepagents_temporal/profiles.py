@@ -59,7 +59,9 @@ the supervisor reads only that final answer."""
 
 QA_PROFILE = Profile(
     name="qa",
-    description="QA orchestrator that plans with todos and delegates to E2E, integration and functional test specialists",
+    description=(
+        "QA orchestrator that plans with todos and delegates to E2E, integration and functional test specialists"
+    ),
     supervisor=AgentSpec(
         name="qa_orchestrator",
         description="Plans the test strategy and delegates to specialists",

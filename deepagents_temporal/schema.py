@@ -43,7 +43,7 @@ class TokenUsage(BaseModel):
     output_tokens: int = 0
     total_tokens: int = 0
 
-    def __add__(self, other: "TokenUsage") -> "TokenUsage":
+    def __add__(self, other: TokenUsage) -> TokenUsage:
         return TokenUsage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
@@ -69,7 +69,7 @@ class ModelCallInput(BaseModel):
     workflow_tools: list[str] = Field(default_factory=list)
     # PostgreSQL rows of the previous step, written before the model is called
     # (saves an activity per step); see ModelCallResult.records_written.
-    records: "RecordBatch | None" = None
+    records: RecordBatch | None = None
     request_timeout_seconds: float = 120.0
 
 
@@ -129,7 +129,7 @@ class AgentResult(BaseModel):
     usage: TokenUsage = Field(default_factory=TokenUsage)
     children: list[str] = Field(default_factory=list)
     # Objects written by this agent and its sub-agents, deliverables included.
-    artifacts: list["ArtifactInfo"] = Field(default_factory=list)
+    artifacts: list[ArtifactInfo] = Field(default_factory=list)
 
 
 class ChildInfo(BaseModel):
@@ -213,12 +213,13 @@ class RecordBatch(BaseModel):
     def __bool__(self) -> bool:
         return self.run is not None or bool(self.decisions) or bool(self.artifacts)
 
-    def merged_with(self, later: "RecordBatch") -> "RecordBatch":
+    def merged_with(self, later: RecordBatch) -> RecordBatch:
         """This batch followed by ``later`` (whose run row, being newer, wins)."""
         return RecordBatch(
             run=later.run or self.run,
             decisions=[*self.decisions, *later.decisions],
             artifacts=[*self.artifacts, *later.artifacts],
         )
+
 
 ModelCallInput.model_rebuild()

@@ -120,9 +120,7 @@ def parse_args(tool: str, args: dict[str, Any]) -> _Args:
     try:
         return ARG_MODELS[tool].model_validate(args)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(arguments)'}: {e['msg']}" for e in err.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(arguments)'}: {e['msg']}" for e in err.errors())
         raise ToolArgumentError(f"invalid arguments for {tool}: {problems}") from None
 
 
@@ -172,7 +170,10 @@ def tool_schemas(profile: Profile, agent: AgentSpec) -> list[dict[str, Any]]:
                     {
                         "type": "object",
                         "properties": {
-                            "description": {"type": "string", "description": "Everything the sub-agent needs to know to do the work"},
+                            "description": {
+                                "type": "string",
+                                "description": "Everything the sub-agent needs to know to do the work",
+                            },
                             "subagent_type": {"type": "string", "enum": list(agent.subagents)},
                         },
                         "required": ["description", "subagent_type"],
@@ -181,7 +182,9 @@ def tool_schemas(profile: Profile, agent: AgentSpec) -> list[dict[str, Any]]:
             )
         elif name in _FILE_TOOL_DOCS:
             description, properties, required = _FILE_TOOL_DOCS[name]
-            schemas.append(_function(name, description, {"type": "object", "properties": properties, "required": required}))
+            schemas.append(
+                _function(name, description, {"type": "object", "properties": properties, "required": required})
+            )
         else:
             raise ValueError(f"agent {agent.name!r} lists unknown tool {name!r}")
     return schemas

@@ -9,8 +9,9 @@ read OpenAI-shaped messages the way every client sends them.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, NamedTuple
+from typing import Any, NamedTuple
 
 from deepagents_temporal.digest import sha256_hex
 
@@ -75,7 +76,7 @@ class ChatRequest:
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_body(cls, body: dict, headers: dict[str, str] | None = None) -> "ChatRequest":
+    def from_body(cls, body: dict, headers: dict[str, str] | None = None) -> ChatRequest:
         messages = body.get("messages")
         tools = body.get("tools")
         return cls(
@@ -100,9 +101,7 @@ class ChatRequest:
     @property
     def system_prompt(self) -> str:
         """Text of all system/developer messages, joined by blank lines."""
-        return "\n\n".join(
-            text_of(m.get("content")) for m in self.messages if m.get("role") in ("system", "developer")
-        )
+        return "\n\n".join(text_of(m.get("content")) for m in self.messages if m.get("role") in ("system", "developer"))
 
     @property
     def tool_names(self) -> list[str]:

@@ -131,7 +131,9 @@ def _demo_supervisor(req: ChatRequest) -> Reply:
             delegations.append(("task", {"description": description, "subagent_type": name}))
         return Reply.tool_calls(
             delegations,
-            content="Delegating to the " + human_list([_short_title(n) for n in pending]) + " test specialists in parallel.",
+            content="Delegating to the "
+            + human_list([_short_title(n) for n in pending])
+            + " test specialists in parallel.",
         )
     # (3) close the todo list
     last_todos = _todos_of(todo_calls[-1]) if todo_calls else None

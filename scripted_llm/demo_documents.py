@@ -25,7 +25,6 @@ from scripted_llm.demo_text import (
     with_article,
 )
 
-
 #: Heading of a specialist's document, per test layer.
 KIND_TITLES = {
     "e2e": "End-to-end test scenarios",
@@ -312,8 +311,11 @@ def strategy_markdown(request_text: str, subject: str, answers: list[SpecialistA
         "retrying it silently.",
     ]
     if problems:
-        risks.insert(0, f"- **Coverage gap:** no scenarios from {', '.join(problems)}; rerun that specialist "
-                        "before relying on this strategy.")
+        risks.insert(
+            0,
+            f"- **Coverage gap:** no scenarios from {', '.join(problems)}; rerun that specialist "
+            "before relying on this strategy.",
+        )
     parts = [
         f"# Test strategy: {capitalize(subject)}",
         f"> {one_line(request_text, 500)}",

@@ -21,8 +21,26 @@ _SUBJECT_VERB = re.compile(
     re.I | re.S,
 )
 _DETERMINERS = {
-    "the", "a", "an", "our", "my", "your", "their", "its", "his", "her", "this", "that", "these",
-    "those", "each", "every", "all", "any", "some", "both",
+    "the",
+    "a",
+    "an",
+    "our",
+    "my",
+    "your",
+    "their",
+    "its",
+    "his",
+    "her",
+    "this",
+    "that",
+    "these",
+    "those",
+    "each",
+    "every",
+    "all",
+    "any",
+    "some",
+    "both",
 }
 _SPLIT_PARTS = re.compile(r",\s*|;\s*|\s+and\s+|\s+with\s+|\s+including\s+|\s+plus\s+|\s+as well as\s+", re.I)
 

@@ -14,7 +14,8 @@ import math
 import re
 import time
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from deepagents_temporal.digest import sha256_hex
 from scripted_llm.chat_request import ChatRequest, canonical_json, text_of
@@ -37,14 +38,14 @@ _ERROR_TYPES = {
 }
 
 
-
 def error_body(
     status: int, message: str, *, param: str | None = None, code: str | None = None, error_type: str | None = None
 ) -> dict:
     return {
         "error": {
             "message": message,
-            "type": error_type or _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error"),
+            "type": error_type
+            or _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error"),
             "param": param,
             "code": code,
         }
@@ -112,7 +113,11 @@ def stream_chunks(request: ChatRequest, reply: Reply) -> Iterator[dict]:
             yield chunk({"content": piece})
         for index, (cid, name, args) in enumerate(calls):
             yield chunk(
-                {"tool_calls": [{"index": index, "id": cid, "type": "function", "function": {"name": name, "arguments": ""}}]}
+                {
+                    "tool_calls": [
+                        {"index": index, "id": cid, "type": "function", "function": {"name": name, "arguments": ""}}
+                    ]
+                }
             )
             for piece in _split_fixed(args, 24):
                 yield chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
@@ -197,4 +202,3 @@ def _split_text(text: str, target: int = 16) -> list[str]:
 
 def _split_fixed(text: str, size: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] or [""]
-

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from scripted_llm.chat_request import ChatRequest
 
@@ -53,7 +54,7 @@ class Reply:
     delay: float = 0.0
 
     @classmethod
-    def text(cls, content: str, delay: float = 0) -> "Reply":
+    def text(cls, content: str, delay: float = 0) -> Reply:
         return cls(kind="text", content=str(content), delay=_check_delay(delay))
 
     @classmethod
@@ -62,7 +63,7 @@ class Reply:
         calls: Iterable[tuple[str, dict | str] | tuple[str, dict | str, str]],
         content: str = "",
         delay: float = 0,
-    ) -> "Reply":
+    ) -> Reply:
         """``calls``: ``(name, args)`` or ``(name, args, call_id)``. ``args`` is a
         dict (JSON-encoded) or a raw string sent verbatim (e.g. malformed JSON).
         Without an explicit id, ids are derived from the request so that the
@@ -90,7 +91,7 @@ class Reply:
         code: str | None = None,
         delay: float = 0,
         error_type: str | None = None,
-    ) -> "Reply":
+    ) -> Reply:
         if not 400 <= int(status) <= 599:
             raise ValueError(f"error status must be 4xx or 5xx, got {status}")
         if retry_after is not None and retry_after < 0:
@@ -106,7 +107,7 @@ class Reply:
         )
 
     @classmethod
-    def hold(cls, seconds: float) -> "Reply":
+    def hold(cls, seconds: float) -> Reply:
         """Wait ``seconds`` (watching for client disconnects), then fall through
         to the next matching rule or the brain."""
         return cls(kind="hold", delay=_check_delay(seconds))

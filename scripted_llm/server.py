@@ -22,7 +22,8 @@ import select
 import socket
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from deepagents_temporal.digest import sha256_hex
@@ -133,7 +134,7 @@ class ScriptedLLM:
     def running(self) -> bool:
         return self._server is not None
 
-    def __enter__(self) -> "ScriptedLLM":
+    def __enter__(self) -> ScriptedLLM:
         self.start()
         return self
 
@@ -439,12 +440,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         request = ChatRequest.from_body(body, {name.lower(): value for name, value in self.headers.items()})
         record = llm._log(request)
         if not isinstance(body.get("model"), str) or not body["model"]:
-            self._reject(record, 400, "you must provide a model parameter", param="model", code="missing_required_parameter")
+            self._reject(
+                record, 400, "you must provide a model parameter", param="model", code="missing_required_parameter"
+            )
             return
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
             self._reject(
-                record, 400, "'messages' must be a non-empty array of message objects.", param="messages", code="invalid_value"
+                record,
+                400,
+                "'messages' must be a non-empty array of message objects.",
+                param="messages",
+                code="invalid_value",
             )
             return
         if llm._is_unknown(request.model):
@@ -465,7 +472,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._send_completion(record, request, reply)
         except _Aborted:
             self._mark_aborted(record)
-        except (BrokenPipeError, ConnectionError, socket.timeout):
+        except (TimeoutError, BrokenPipeError, ConnectionError):
             self._mark_aborted(record)
         except Exception as exc:
             log.warning("scripted LLM: brain or rule failed for request #%d", record.seq, exc_info=True)
@@ -536,17 +543,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             finished=time.time(),
         )
 
-    def _reject(self, record: RequestRecord, status: int, message: str, *, param: str | None = None, code: str | None = None) -> None:
+    def _reject(
+        self, record: RequestRecord, status: int, message: str, *, param: str | None = None, code: str | None = None
+    ) -> None:
         self._update(record, error=message)
         try:
             self._send_error(status, message, param=param, code=code, record=record)
-        except (BrokenPipeError, ConnectionError, socket.timeout):
+        except (TimeoutError, BrokenPipeError, ConnectionError):
             self._mark_aborted(record)
 
     def _send_reply_error(self, record: RequestRecord, reply: Reply) -> None:
         headers = retry_headers(reply.retry_after)
         self._update(record, error=reply.message)
-        self._send_error(reply.status, reply.message, code=reply.code, error_type=reply.error_type, headers=headers, record=record)
+        self._send_error(
+            reply.status, reply.message, code=reply.code, error_type=reply.error_type, headers=headers, record=record
+        )
 
     def _send_error(
         self,
@@ -616,10 +627,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self._update(record, status=200)
         for event in events:
-            self._write_chunk(f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode("utf-8"))
+            self._write_chunk(f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode())
         done = b"data: [DONE]\n\n"
         self._write_last(record, b"%x\r\n%s\r\n0\r\n\r\n" % (len(done), done))
 
     def _write_chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-

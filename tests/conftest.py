@@ -16,9 +16,9 @@ from temporalio.worker import Worker
 
 from deepagents_temporal.devstack import DevStack, start_dev_stack
 from deepagents_temporal.services import connect, open_database
+from deepagents_temporal.settings import Settings
 from scripted_llm import ScriptedLLM
 from worker import build_worker
-from deepagents_temporal.settings import Settings
 
 _exit_status = 0
 

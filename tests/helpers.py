@@ -6,16 +6,15 @@ import json
 import os
 import subprocess
 import sys
-from datetime import timedelta
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
 from google.protobuf.message import Message
 from minio import Minio
 from temporalio.api.common.v1 import Payload
-
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
@@ -124,7 +123,9 @@ async def history_text(client: Client, workflow_id: str) -> str:
     for event in history.events:
         for payload in _payloads_in(event):
             value = (await client.data_converter.decode([payload]))[0]
-            parts.append(value.decode("utf-8", "replace") if isinstance(value, bytes) else json.dumps(value, default=str))
+            parts.append(
+                value.decode("utf-8", "replace") if isinstance(value, bytes) else json.dumps(value, default=str)
+            )
     return "\n".join(parts)
 
 

@@ -7,8 +7,8 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.worker import Worker
 
 from deepagents_temporal.schema import AgentResult, Todo
-from scripted_llm import ChatRequest, Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings
+from scripted_llm import ChatRequest, Reply, ScriptedLLM
 from tests.helpers import failure_message, model_results, start_run
 
 SPECIALISTS = {"e2e_test_specialist", "integration_test_specialist", "functional_test_specialist"}
@@ -42,7 +42,9 @@ async def test_qa_scenario_end_to_end(client: Client, settings: Settings, worker
         assert d.status.name == "COMPLETED"
 
     # The final answer aggregates every specialist's answer.
-    child_answers = [(await client.get_workflow_handle(c, result_type=AgentResult).result()).answer for c in result.children]
+    child_answers = [
+        (await client.get_workflow_handle(c, result_type=AgentResult).result()).answer for c in result.children
+    ]
     for answer in child_answers:
         assert answer.strip()
     final_request = llm.requests[-1].request
@@ -76,7 +78,10 @@ async def _tool_errors_seen(llm: ScriptedLLM) -> list[str]:
             Reply.tool_calls([("task", {"description": "x", "subagent_type": "security_specialist"})]),
             "unknown subagent_type 'security_specialist'",
         ),
-        (Reply.tool_calls([("write_todos", {"todos": [{"content": "a", "status": "done"}]})]), "invalid arguments for write_todos"),
+        (
+            Reply.tool_calls([("write_todos", {"todos": [{"content": "a", "status": "done"}]})]),
+            "invalid arguments for write_todos",
+        ),
         (Reply.tool_calls([("task", {"subagent_type": "e2e_test_specialist"})]), "description"),
     ],
     ids=["bad-json", "unknown-tool", "unknown-subagent", "bad-enum", "missing-field"],
@@ -135,7 +140,9 @@ async def test_failed_child_is_a_tool_error_and_siblings_finish(
         f"{handle.id}/functional_test_specialist-1": "COMPLETED",
     }
     errors = await _tool_errors_seen(llm)
-    assert any("sub-agent integration_test_specialist failed" in e and "unsupported parameter" in e for e in errors), errors
+    assert any("sub-agent integration_test_specialist failed" in e and "unsupported parameter" in e for e in errors), (
+        errors
+    )
     assert result.answer.strip()
 
 
@@ -144,7 +151,6 @@ async def test_unknown_profile_fails_fast(client: Client, settings: Settings, wo
     with pytest.raises(WorkflowFailureError) as failure:
         await handle.result()
     assert "unknown profile 'nope'" in failure_message(failure.value)
-
 
 
 async def test_tokens_of_a_child_that_failed_late_are_counted(

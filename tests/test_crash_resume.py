@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import asyncpg
 from temporalio.client import Client
@@ -16,9 +12,10 @@ from temporalio.client import Client
 from deepagents_temporal import pgstore
 from deepagents_temporal.pgstore import DecisionKind, RunStatus
 from deepagents_temporal.schema import AgentResult
-from scripted_llm import ChatRequest, Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings
+from scripted_llm import ChatRequest, Reply, ScriptedLLM
 from tests.helpers import model_results, start_run, stop_process, worker_process
+
 
 def _is_synthesis_call(req: ChatRequest) -> bool:
     # The supervisor's last call: after planning, delegating and closing the todos.

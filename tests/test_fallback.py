@@ -9,10 +9,10 @@ import pytest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.worker import Worker
 
-from deepagents_temporal.services import s3_client
 from deepagents_temporal.schema import AgentResult
-from scripted_llm import Reply, ScriptedLLM
+from deepagents_temporal.services import s3_client
 from deepagents_temporal.settings import Settings
+from scripted_llm import Reply, ScriptedLLM
 from tests.helpers import (
     QA_REQUEST,
     bucket_text,
@@ -134,7 +134,11 @@ async def test_api_key_never_enters_history_bucket_or_records(
     # history only carries base64-encoded, is found in each.
     assert QA_REQUEST in histories[0] and QA_REQUEST not in (await handle.fetch_history()).to_json()
     assert QA_REQUEST in objects and QA_REQUEST in rows
-    for where, text in [*zip([handle.id, *result.children], histories, strict=True), ("bucket", objects), ("rows", rows)]:
+    for where, text in [
+        *zip([handle.id, *result.children], histories, strict=True),
+        ("bucket", objects),
+        ("rows", rows),
+    ]:
         assert key not in text, where
     # It did reach the model server, as the bearer token of every request.
     assert all(r.request.headers.get("authorization") == f"Bearer {key}" for r in llm.requests)

@@ -18,10 +18,10 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from deepagents_temporal.services import s3_client
 from deepagents_temporal.schema import AgentInput, AgentResult
-from scripted_llm import ChatRequest, Reply, ScriptedLLM
+from deepagents_temporal.services import s3_client
 from deepagents_temporal.settings import Settings
+from scripted_llm import ChatRequest, Reply, ScriptedLLM
 
 STEPS = 100  # tool steps; the run makes STEPS + 1 model calls
 OUTPUT_BYTES = 10 * 1024
@@ -36,7 +36,11 @@ def ten_kb_text(seed: str) -> str:
 def step_reply(turn: int) -> Reply:
     return Reply.tool_calls(
         [
-            ("write_file", {"file_path": f"/steps/step-{turn:03d}.txt", "content": ten_kb_text(f"step{turn}")}, f"w{turn}"),
+            (
+                "write_file",
+                {"file_path": f"/steps/step-{turn:03d}.txt", "content": ten_kb_text(f"step{turn}")},
+                f"w{turn}",
+            ),
             ("read_file", {"file_path": "/input/ten-kb.txt"}, f"r{turn}"),
         ]
     )

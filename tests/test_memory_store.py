@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -280,7 +280,7 @@ async def test_timestamps_created_at_kept_on_update(store: PostgresStore) -> Non
     first = await store.aget(ns, "k")
     assert first is not None
     assert first.created_at == first.updated_at
-    assert first.created_at.tzinfo is not None and first.created_at.utcoffset() == timezone.utc.utcoffset(None)
+    assert first.created_at.tzinfo is not None and first.created_at.utcoffset() == UTC.utcoffset(None)
 
     await store.aput(ns, "k", {"v": 2})
     second = await store.aget(ns, "k")

@@ -11,11 +11,11 @@ from temporalio import workflow
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.worker import UnsandboxedWorkflowRunner
 
-from worker import build_worker
 from deepagents_temporal.schema import AgentInput, AgentResult
-from scripted_llm import ChatRequest, Reply, ScriptedLLM
 from deepagents_temporal.settings import Settings
+from scripted_llm import ChatRequest, Reply, ScriptedLLM
 from tests.helpers import failure_message, start_run
+from worker import build_worker
 
 
 @workflow.defn(name="AgentWorkflow")

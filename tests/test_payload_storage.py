@@ -15,14 +15,13 @@ with workflow.unsafe.imports_passed_through():
     import urllib3
     from minio import Minio
     from minio.error import S3Error
+    from temporalio.api.common.v1 import Payload
     from temporalio.api.enums.v1 import EventType
     from temporalio.api.history.v1 import History
     from temporalio.api.sdk.v1 import ExternalStorageReference
     from temporalio.client import Client
     from temporalio.converter import JSONProtoPayloadConverter
     from temporalio.worker import Replayer, Worker
-
-    from temporalio.api.common.v1 import Payload
 
     from deepagents_temporal.devstack import DevStack
     from deepagents_temporal.payload_storage import (
@@ -46,9 +45,7 @@ async def make_big_text(size: int) -> str:
 class BigPayloadWorkflow:
     @workflow.run
     async def run(self, size: int) -> int:
-        text = await workflow.execute_activity(
-            make_big_text, size, start_to_close_timeout=timedelta(seconds=60)
-        )
+        text = await workflow.execute_activity(make_big_text, size, start_to_close_timeout=timedelta(seconds=60))
         return len(text)
 
 
@@ -162,7 +159,9 @@ async def test_large_activity_result_goes_to_s3_not_history(stack: DevStack, s3:
 
     # ...and the data is in the bucket under the payloads/ prefix.
     name = f"{DEFAULT_KEY_PREFIX}{claim['key']}"
-    stored = [o for o in s3.list_objects(BUCKET, prefix=DEFAULT_KEY_PREFIX, recursive=True) if workflow_id in o.object_name]
+    stored = [
+        o for o in s3.list_objects(BUCKET, prefix=DEFAULT_KEY_PREFIX, recursive=True) if workflow_id in o.object_name
+    ]
     assert [o.object_name for o in stored] == [name]
     assert stored[0].size > BIG_SIZE
     response = s3.get_object(BUCKET, name)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -35,7 +35,7 @@ from deepagents_temporal.pgstore import (
     upsert_run,
 )
 
-T0 = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 NewDatabase = Callable[[], Awaitable[str]]
 
 
@@ -359,8 +359,15 @@ async def test_late_started_row_still_fills_in_the_request(new_database: NewData
     try:
         await migrate(pool)
         base = dict(run_id="late", workflow_name="AgentWorkflow")
-        in_progress = RunRecord(**base, status=RunStatus.IN_PROGRESS, created_at=T0 + timedelta(seconds=1), updated_at=T0 + timedelta(seconds=2))
-        started = RunRecord(**base, status=RunStatus.STARTED, request="test the search box", created_at=T0, updated_at=T0)
+        in_progress = RunRecord(
+            **base,
+            status=RunStatus.IN_PROGRESS,
+            created_at=T0 + timedelta(seconds=1),
+            updated_at=T0 + timedelta(seconds=2),
+        )
+        started = RunRecord(
+            **base, status=RunStatus.STARTED, request="test the search box", created_at=T0, updated_at=T0
+        )
         assert await upsert_run(pool, in_progress)
         assert not await upsert_run(pool, started)  # stale for the status...
         run = await get_run(pool, "late")

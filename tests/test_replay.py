@@ -18,12 +18,12 @@ import pytest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer, Worker
 
-from deepagents_temporal.services import data_converter
-from worker import WORKFLOWS
 from deepagents_temporal.schema import AgentResult
-from scripted_llm import Reply, ScriptedLLM
+from deepagents_temporal.services import data_converter
 from deepagents_temporal.settings import Settings
+from scripted_llm import Reply, ScriptedLLM
 from tests.helpers import start_run
+from worker import WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
 

@@ -22,11 +22,11 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor, Worker
 
-from deepagents_temporal.services import s3_client
 from deepagents_temporal.schema import AgentResult, FileToolInput
+from deepagents_temporal.services import s3_client
+from deepagents_temporal.settings import Settings
 from scripted_llm import ChatRequest, Reply, ScriptedLLM
 from scripted_llm.demo_specialists import DEMO_SPECIALISTS
-from deepagents_temporal.settings import Settings
 from tests.helpers import start_run
 from worker import build_worker
 
@@ -207,7 +207,9 @@ async def test_artifacts_have_one_current_entry_per_key(
 ) -> None:
     """A file written then edited is one artifact, described as it is at the end of the run."""
     llm.add_rule(
-        supervisor_turn(0), Reply.tool_calls([("write_file", {"file_path": "/a.md", "content": "one\n"}, "w1")]), times=1
+        supervisor_turn(0),
+        Reply.tool_calls([("write_file", {"file_path": "/a.md", "content": "one\n"}, "w1")]),
+        times=1,
     )
     llm.add_rule(
         supervisor_turn(1),
@@ -339,7 +341,8 @@ async def test_fifty_megabyte_tool_result_keeps_histories_small(
 
     # The big payloads went to the bucket (ExternalStorage, payloads/), and the answer is stored once as a message.
     big_payloads = [
-        o for o in s3.list_objects(settings.s3_bucket, prefix="payloads/", recursive=True)
+        o
+        for o in s3.list_objects(settings.s3_bucket, prefix="payloads/", recursive=True)
         if handle.id in o.object_name and (o.size or 0) >= BIG_BYTES
     ]
     print(f"\npayloads >= 50 MB: {[(o.object_name, o.size) for o in big_payloads]}")

@@ -20,12 +20,12 @@ from temporalio.worker import (
 
 from deepagents_temporal import pgstore
 from deepagents_temporal.pgstore import DecisionKind, RunStatus
-from deepagents_temporal.services import s3_client
-from worker import build_worker
 from deepagents_temporal.schema import AgentResult
-from scripted_llm import ChatRequest, Reply, ScriptedLLM
+from deepagents_temporal.services import s3_client
 from deepagents_temporal.settings import Settings
+from scripted_llm import ChatRequest, Reply, ScriptedLLM
 from tests.helpers import model_results, start_run
+from worker import build_worker
 
 
 def is_supervisor(req: ChatRequest) -> bool:

@@ -160,7 +160,9 @@ def test_streaming_text_and_usage(server: ScriptedLLM) -> None:
 def test_streaming_tool_calls_with_the_openai_client(server: ScriptedLLM) -> None:
     server.add_rule(
         None,
-        Reply.tool_calls([("search_products", {"query": "a fairly long query string to split"}), ("get_stock", {"sku": "X"})]),
+        Reply.tool_calls(
+            [("search_products", {"query": "a fairly long query string to split"}), ("get_stock", {"sku": "X"})]
+        ),
     )
     client = openai.OpenAI(api_key="test", base_url=server.base_url, max_retries=0)
     stream = client.chat.completions.create(
@@ -244,7 +246,9 @@ def test_server_error_and_streaming_error(server: ScriptedLLM) -> None:
 
 def test_invalid_json_unknown_path_and_bad_request_shape(server: ScriptedLLM) -> None:
     status, body = raw_post(server, "/v1/chat/completions", b"{not json")
-    assert status == 400 and body["error"]["type"] == "invalid_request_error" and body["error"]["code"] == "invalid_json"
+    assert (
+        status == 400 and body["error"]["type"] == "invalid_request_error" and body["error"]["code"] == "invalid_json"
+    )
     status, body = raw_post(server, "/v1/chat/completions", json.dumps({"model": "m", "messages": "hi"}).encode())
     assert status == 400 and body["error"]["param"] == "messages"
     status, body = raw_post(server, "/v1/embeddings", b"{}")

@@ -27,7 +27,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.model import ModelActivities
     from deepagents_temporal.failures import innermost_failure_message
     from deepagents_temporal.pgstore.records import DecisionKind, RunRecord, RunStatus
-    from deepagents_temporal.profiles import FILE_TOOLS, AgentSpec, Profile, UnknownAgentError, UnknownProfileError, get_profile
+    from deepagents_temporal.profiles import (
+        FILE_TOOLS,
+        AgentSpec,
+        Profile,
+        UnknownAgentError,
+        UnknownProfileError,
+        get_profile,
+    )
     from deepagents_temporal.retries import (
         MODEL_CHAIN_ROUNDS,
         MODEL_HEARTBEAT_TIMEOUT,
@@ -58,8 +65,7 @@ with workflow.unsafe.imports_passed_through():
 WORKFLOW_TOOLS = ("write_todos", "task")
 DELIVERABLE_NAME = "final_answer.md"
 EMPTY_REPLY_NOTICE = (
-    "Error: your last reply was empty (no text and no tool calls). "
-    "Call a tool or give your final answer."
+    "Error: your last reply was empty (no text and no tool calls). Call a tool or give your final answer."
 )
 
 
@@ -236,6 +242,7 @@ class AgentWorkflow:
         )
 
     async def _call_model(self, call: ModelCallInput, spec: AgentSpec) -> ModelCallResult:
+        models = " → ".join(call.model_chain) or "worker models"
         try:
             return await workflow.execute_activity_method(
                 ModelActivities.call_model,
@@ -243,7 +250,7 @@ class AgentWorkflow:
                 start_to_close_timeout=timedelta(seconds=call.request_timeout_seconds + 30),
                 heartbeat_timeout=MODEL_HEARTBEAT_TIMEOUT,
                 retry_policy=model_retry_policy(len(call.model_chain) or None, call.rounds),
-                summary=f"{spec.name} step {self._step}: model call ({' → '.join(call.model_chain) or 'worker models'})",
+                summary=f"{spec.name} step {self._step}: model call ({models})",
             )
         except ActivityError as err:
             if is_cancelled_exception(err):
@@ -313,14 +320,20 @@ class AgentWorkflow:
 
     async def _run_tool(self, call: ToolCall, context: ToolContext) -> Message:
         output = await self._tool_output(call, context)
-        message = output if isinstance(output, Message) else Message(
-            role="tool", content=output, tool_call_id=call.id, name=call.name
+        message = (
+            output
+            if isinstance(output, Message)
+            else Message(role="tool", content=output, tool_call_id=call.id, name=call.name)
         )
         self._decide(
             DecisionKind.TOOL_RESULT,
             f"{call.name}: {message.content[:MAX_RECORDED_SUMMARY]}",
-            payload={"tool_call_id": call.id, "tool": call.name, "stored": message.stored,
-                     "error": message.content.startswith("Error:")},
+            payload={
+                "tool_call_id": call.id,
+                "tool": call.name,
+                "stored": message.stored,
+                "error": message.content.startswith("Error:"),
+            },
         )
         return message
 
@@ -392,8 +405,11 @@ class AgentWorkflow:
         self._decide(
             DecisionKind.ROUTING,
             f"task -> {args.subagent_type}",
-            payload={"subagent_type": args.subagent_type, "child_run_id": child_id,
-                     "description": args.description[:MAX_RECORDED_SUMMARY]},
+            payload={
+                "subagent_type": args.subagent_type,
+                "child_run_id": child_id,
+                "description": args.description[:MAX_RECORDED_SUMMARY],
+            },
         )
         assert self._books is not None
         self._books.flush()

@@ -18,8 +18,8 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.records import RecordActivities
     from deepagents_temporal.pgstore.records import ArtifactRecord, DecisionKind, DecisionRecord, RunRecord, RunStatus
-    from deepagents_temporal.schema import ArtifactInfo, RecordBatch, TokenUsage
     from deepagents_temporal.retries import STORAGE_RETRY_POLICY
+    from deepagents_temporal.schema import ArtifactInfo, RecordBatch, TokenUsage
 
 MAX_RECORDED_REQUEST = 10_000
 MAX_RECORDED_SUMMARY = 500

@@ -38,6 +38,4 @@ class ProgressLog:
         return len(self._events)
 
     def log_lines(self, agent: str, workflow_id: str) -> list[LogLine]:
-        return [
-            LogLine(at=e.at, agent=agent, workflow_id=workflow_id, kind=e.kind, text=e.text) for e in self._events
-        ]
+        return [LogLine(at=e.at, agent=agent, workflow_id=workflow_id, kind=e.kind, text=e.text) for e in self._events]

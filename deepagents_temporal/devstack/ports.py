@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import socket
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 
 def port_answers(host: str, port: int, timeout: float = 0.5) -> bool:

@@ -15,8 +15,9 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from deepagents_temporal.devstack.launch import Fatal, NotReady, StartContext, launch
 from deepagents_temporal.devstack.ports import port_answers
@@ -88,14 +89,24 @@ async def start_postgres(ctx: StartContext) -> None:
         if run_as is not None:
             os.chown(pwfile, run_as.uid, run_as.gid)
         argv = [
-            str(bindir / "initdb"), "-D", str(pgdata), "-U", user, f"--pwfile={pwfile}",
-            "-A", "scram-sha-256", "-E", "UTF8", "--locale=C",
+            str(bindir / "initdb"),
+            "-D",
+            str(pgdata),
+            "-U",
+            user,
+            f"--pwfile={pwfile}",
+            "-A",
+            "scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale=C",
         ]
         if ctx.ephemeral:
             argv.append("--no-sync")
         try:
-            await run_to_end("initdb", argv, ctx.logs_dir / "postgres-initdb.log", env=env, cwd=pg_root,
-                             run_as=run_as, timeout=120)
+            await run_to_end(
+                "initdb", argv, ctx.logs_dir / "postgres-initdb.log", env=env, cwd=pg_root, run_as=run_as, timeout=120
+            )
         finally:
             with contextlib.suppress(OSError):
                 pwfile.unlink()
@@ -114,8 +125,16 @@ async def start_postgres(ctx: StartContext) -> None:
         if ctx.ephemeral:
             argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         # SIGINT = fast shutdown; SIGQUIT (parent died) = immediate shutdown.
-        return spawn("postgres", argv, ctx.logs_dir / "postgres.log", env=env, cwd=pg_root, run_as=run_as,
-                     stop_signal=signal.SIGINT, death_signal=signal.SIGQUIT)
+        return spawn(
+            "postgres",
+            argv,
+            ctx.logs_dir / "postgres.log",
+            env=env,
+            cwd=pg_root,
+            run_as=run_as,
+            stop_signal=signal.SIGINT,
+            death_signal=signal.SIGQUIT,
+        )
 
     def probe_for(ports: dict[str, int]) -> Callable[[], Any]:
         async def probe() -> None:
@@ -124,8 +143,9 @@ async def start_postgres(ctx: StartContext) -> None:
             if not port_answers("127.0.0.1", ports["port"], 0.2):
                 raise NotReady("postgres port closed")
             try:
-                conn = await asyncpg.connect(host="127.0.0.1", port=ports["port"], user=user, password=password,
-                                             database="postgres", timeout=5)
+                conn = await asyncpg.connect(
+                    host="127.0.0.1", port=ports["port"], user=user, password=password, database="postgres", timeout=5
+                )
             except asyncpg.InvalidPasswordError as exc:
                 raise Fatal(
                     f"PostgreSQL in {pgdata} rejects the saved password ({exc}); the cluster was created with "

@@ -22,9 +22,9 @@ import subprocess
 import sys
 import sysconfig
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 from deepagents_temporal.devstack.run_as import RunAs
 
@@ -208,8 +208,16 @@ def spawn(
     return Proc(name=name, popen=popen, log_path=log_path, stop_signal=stop_signal, log_offset=offset)
 
 
-async def run_to_end(name: str, argv: Sequence[str], log_path: Path, *, env: dict[str, str], cwd: Path,
-                     run_as: RunAs | None, timeout: float) -> None:
+async def run_to_end(
+    name: str,
+    argv: Sequence[str],
+    log_path: Path,
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    run_as: RunAs | None,
+    timeout: float,
+) -> None:
     """Run a short-lived command (initdb) with its output in the log."""
     proc = spawn(name, argv, log_path, env=env, cwd=cwd, run_as=run_as, death_signal=signal.SIGKILL)
     deadline = time.monotonic() + timeout
@@ -223,9 +231,7 @@ async def run_to_end(name: str, argv: Sequence[str], log_path: Path, *, env: dic
             killpg(proc.popen.pid, signal.SIGKILL)
             proc.popen.wait()
     if proc.popen.returncode != 0:
-        raise RuntimeError(
-            f"{name} failed with exit code {proc.popen.returncode}; see {log_path}:\n{tail(log_path)}"
-        )
+        raise RuntimeError(f"{name} failed with exit code {proc.popen.returncode}; see {log_path}:\n{tail(log_path)}")
 
 
 # --------------------------------------------------------------------------- stopping

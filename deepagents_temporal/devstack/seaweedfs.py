@@ -16,8 +16,9 @@ import socket
 import stat
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from deepagents_temporal.devstack.launch import Fatal, NotReady, StartContext, launch
 from deepagents_temporal.devstack.ports import port_answers
@@ -58,23 +59,32 @@ async def start_s3(ctx: StartContext) -> None:
         # Every flag is given: weed mini also reads <dir>/mini.options, written
         # by earlier runs, for whatever the command line leaves out.
         argv = [
-            str(binary), "-logtostderr", f"-config_dir={confdir}",
+            str(binary),
+            "-logtostderr",
+            f"-config_dir={confdir}",
             "mini",
             f"-options={options}",
             f"-dir={data}",
-            "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
             "-master.telemetry=false",
             # A resumed raft state makes the first volume heartbeat race the
             # leader election on restart: writes then stall for 5-15 s.
             "-master.resumeState=false",
             "-s3.allowDeleteBucketNotEmpty=false",
             "-webdav=false",
-            "-s3.port.iceberg=0", "-s3.port.lance=0",
-            f"-master.port={ports['master']}", f"-master.port.grpc={ports['master_grpc']}",
-            f"-volume.port={ports['volume']}", f"-volume.port.grpc={ports['volume_grpc']}",
-            f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer_grpc']}",
-            f"-s3.port={ports['s3']}", f"-s3.port.grpc={ports['s3_grpc']}",
-            f"-admin.port={ports['admin']}", f"-admin.port.grpc={ports['admin'] + WEED_GRPC_OFFSET}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            f"-master.port={ports['master']}",
+            f"-master.port.grpc={ports['master_grpc']}",
+            f"-volume.port={ports['volume']}",
+            f"-volume.port.grpc={ports['volume_grpc']}",
+            f"-filer.port={ports['filer']}",
+            f"-filer.port.grpc={ports['filer_grpc']}",
+            f"-s3.port={ports['s3']}",
+            f"-s3.port.grpc={ports['s3_grpc']}",
+            f"-admin.port={ports['admin']}",
+            f"-admin.port.grpc={ports['admin'] + WEED_GRPC_OFFSET}",
             f"-admin.dataDir={admin_dir}",
             "-volume.preStopSeconds=0",
         ]

@@ -19,9 +19,10 @@ import string
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -277,8 +278,9 @@ async def start_dev_stack(
     )
     _LIVE_STACKS.add(stack)
     logs_dir = make_dir(root / "logs", 0o700)
-    ctx = StartContext(stack=stack, data_dir=root, logs_dir=logs_dir, config=config, ports=PortPicker(),
-               ephemeral=ephemeral, log=say)
+    ctx = StartContext(
+        stack=stack, data_dir=root, logs_dir=logs_dir, config=config, ports=PortPicker(), ephemeral=ephemeral, log=say
+    )
     say(f"devstack: starting in {root}{' (ephemeral)' if ephemeral else ''}")
 
     starters = []

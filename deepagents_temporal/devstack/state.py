@@ -18,8 +18,9 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from deepagents_temporal.devstack.process import cmdline, pid_alive
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from deepagents_temporal.devstack.launch import NotReady, StartContext, launch
 from deepagents_temporal.devstack.ports import port_answers
@@ -58,18 +59,30 @@ async def start_temporal(ctx: StartContext) -> None:
 
     def start(ports: dict[str, int]) -> Proc:
         argv: list[str] = [
-            str(binary), "server", "start-dev",
-            "--ip", "127.0.0.1",
-            "--port", str(ports["frontend"]),
-            "--ui-ip", "127.0.0.1",
-            "--ui-port", str(ports["ui"]),
-            "--http-port", str(ports["http"]),
-            "--metrics-port", str(ports["metrics"]),
-            "--db-filename", str(tdir / "temporal.db"),
-            "--log-level", "warn",
+            str(binary),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(ports["frontend"]),
+            "--ui-ip",
+            "127.0.0.1",
+            "--ui-port",
+            str(ports["ui"]),
+            "--http-port",
+            str(ports["http"]),
+            "--metrics-port",
+            str(ports["metrics"]),
+            "--db-filename",
+            str(tdir / "temporal.db"),
+            "--log-level",
+            "warn",
             "--ui-disable-news-fetch",
-            "--sqlite-pragma", "journal_mode=wal",
-            "--sqlite-pragma", "synchronous=" + ("off" if ctx.ephemeral else "normal"),
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=" + ("off" if ctx.ephemeral else "normal"),
         ]
         for key, value in TEMPORAL_DYNAMIC_CONFIG.items():
             argv += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
