@@ -1,0 +1,108 @@
+"""Looking at runs: `status` asks Temporal; `list` and `show` read PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from temporalio.service import RPCError
+
+from cli.console import say
+from cli.results import report_result
+from cli.services import open_database_only, open_services
+from deepagents_temporal import pgstore
+from deepagents_temporal.schema import Progress
+from deepagents_temporal.settings import load_settings
+
+PROGRESS_QUERY_SECONDS = 10
+
+
+async def status(run_id: str) -> int:
+    async with open_services(load_settings()) as services:
+        handle = services.client.get_workflow_handle(run_id)
+        try:
+            description = await handle.describe()
+        except RPCError as err:
+            say(f"error: no run {run_id!r}: {err.message}")
+            return 2
+        say(f"run id: {run_id}")
+        say(f"status: {description.status.name if description.status else 'UNKNOWN'}")
+        say(f"started: {description.start_time:%Y-%m-%d %H:%M:%S} UTC")
+        if description.close_time:
+            say(f"closed: {description.close_time:%Y-%m-%d %H:%M:%S} UTC")
+        try:
+            progress: Progress = await asyncio.wait_for(
+                handle.query("progress", 0, result_type=Progress), PROGRESS_QUERY_SECONDS
+            )
+        except Exception as err:  # noqa: BLE001 - no worker answering is a normal answer here
+            say(f"(no progress available: {err})")
+        else:
+            say(f"agent: {progress.agent}, model calls: {progress.step}")
+            if progress.todos:
+                say("todos:")
+                for todo in progress.todos:
+                    say(f"  - [{todo.status}] {todo.content}")
+            for child in progress.children:
+                say(f"sub-agent {child.subagent_type}: {child.status} ({child.workflow_id})")
+        link = services.run_link(run_id)
+        if link:
+            say(f"Temporal UI: {link}")
+        return 0
+
+
+async def result(run_id: str) -> int:
+    async with open_services(load_settings()) as services:
+        handle = services.client.get_workflow_handle(run_id)
+        try:
+            await handle.describe()
+        except RPCError as err:
+            say(f"error: no run {run_id!r}: {err.message}")
+            return 2
+        return await report_result(services, handle)
+
+
+def _duration(run: pgstore.RunRecord) -> str:
+    if run.created_at is None:
+        return "-"
+    end = run.completed_at or datetime.now(UTC)
+    return f"{(end - run.created_at).total_seconds():.1f}s"
+
+
+async def list_runs(*, limit: int, status: str | None, include_sub_agents: bool) -> int:
+    async with open_database_only(load_settings()) as (_settings, pool):
+        runs = await pgstore.list_runs(pool, limit=limit, status=status, top_level=not include_sub_agents)
+    if not runs:
+        say("no runs recorded yet")
+        return 0
+    say(f"{'RUN ID':<44} {'PROFILE':<8} {'STATUS':<11} {'DURATION':>9} {'TOKENS':>8}  MODELS")
+    for run in runs:
+        say(
+            f"{run.run_id:<44} {run.profile or '-':<8} {run.status.value:<11} {_duration(run):>9} "
+            f"{run.total_tokens or 0:>8}  {', '.join(run.models_used) or '-'}"
+        )
+    return 0
+
+
+async def show(run_id: str) -> int:
+    async with open_database_only(load_settings()) as (_settings, pool):
+        run = await pgstore.get_run(pool, run_id)
+        if run is None:
+            say(f"error: no run {run_id!r} in the database")
+            return 2
+        children = await pgstore.list_runs(pool, limit=100, parent_run_id=run_id)
+        say(f"run id:   {run.run_id}")
+        say(f"status:   {run.status.value}{' - ' + run.error if run.error else ''}")
+        say(f"profile:  {run.profile}, agent {run.agent}, duration {_duration(run)}")
+        say(f"models:   {', '.join(run.models_used) or '-'}; tokens {run.total_tokens or 0:,}")
+        say(f"request:  {run.request}")
+        for agent_run in [run, *children]:
+            say(f"\ndecisions of {agent_run.agent or agent_run.run_id} ({agent_run.run_id}, {agent_run.status.value}):")
+            for decision in await pgstore.list_decisions(pool, agent_run.run_id):
+                at = f"{decision.created_at:%H:%M:%S}" if decision.created_at else "--:--:--"
+                step = decision.step or 0
+                say(f"  {decision.seq:>3} {at} step {step:>2} {decision.kind.value:<11} {decision.summary}")
+        artifacts = await pgstore.list_artifacts(pool, run_id)
+        say(f"\nartifacts ({len(artifacts)}):")
+        for artifact in artifacts:
+            say(f"  {artifact.key} ({artifact.size:,} bytes, sha256 {artifact.sha256[:12]}...)")
+    return 0
