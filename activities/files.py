@@ -1,4 +1,8 @@
-"""File tools, deliverables and the run log: activities on the run's objects in S3.
+"""File tools, deliverables and the run log as activities.
+
+The file tools go through the file-backend protocol: ``/memories/`` to the
+store backend (PostgreSQL), everything else to the run's files in S3.
+Deliverables and log parts are objects in S3 (see docs/architecture.md).
 
 Expected failures (missing file, ambiguous edit, bad path) come back to the
 model as an error tool message; only storage outages raise, so Temporal retries.

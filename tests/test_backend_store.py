@@ -27,7 +27,7 @@ from deepagents_temporal.pgstore import PostgresStore, create_pool, migrate
 
 @pytest.fixture(scope="module")
 async def dsn(stack: DevStack) -> AsyncIterator[str]:
-    name = f"test_memoryfs_{uuid.uuid4().hex[:12]}"
+    name = f"test_store_backend_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(stack.database_url)
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:

@@ -172,21 +172,24 @@ async def test_postgres_select_1_as_unprivileged_user(stack: DevStack) -> None:
 
 async def test_stop_leaves_no_processes_and_closes_ports() -> None:
     own_stack = await start_dev_stack(ephemeral=True)
-    pgids = set(own_stack.pids.values())
-    ports = set(own_stack.ports.values())
-    main_ports = (own_stack.ports["temporal_frontend"], own_stack.ports["s3"], own_stack.ports["postgres"])
-    assert all(_port_open(p) for p in main_ports)
-    assert _live_members(pgids), "servers should be running before stop()"
-    data_dir = own_stack.data_dir
+    try:
+        pgids = set(own_stack.pids.values())
+        ports = set(own_stack.ports.values())
+        main_ports = (own_stack.ports["temporal_frontend"], own_stack.ports["s3"], own_stack.ports["postgres"])
+        assert all(_port_open(p) for p in main_ports)
+        assert _live_members(pgids), "servers should be running before stop()"
+        data_dir = own_stack.data_dir
 
-    await own_stack.stop()
+        await own_stack.stop()
 
-    assert _live_members(pgids) == []
-    assert [p for p in ports if _port_open(p)] == []
-    assert not data_dir.exists(), "ephemeral data dir must be removed"
-    assert [p for p in ports if list(Path("/tmp").glob(f"seaweedfs-*-{p}.sock"))] == []
-    assert read_running_stack(data_dir) is None
-    await own_stack.stop()  # idempotent
+        assert _live_members(pgids) == []
+        assert [p for p in ports if _port_open(p)] == []
+        assert not data_dir.exists(), "ephemeral data dir must be removed"
+        assert [p for p in ports if list(Path("/tmp").glob(f"seaweedfs-*-{p}.sock"))] == []
+        assert read_running_stack(data_dir) is None
+        await own_stack.stop()  # idempotent
+    finally:
+        await own_stack.stop()
 
 
 async def test_persistent_restart_reuses_credentials_and_recovers_stale_pid(tmp_path: Path) -> None:

