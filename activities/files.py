@@ -5,7 +5,10 @@ store backend (PostgreSQL), everything else to the run's files in S3.
 Deliverables and log parts are objects in S3 (see docs/architecture.md).
 
 Expected failures (missing file, ambiguous edit, bad path) come back to the
-model as an error tool message; only storage outages raise, so Temporal retries.
+model as an error tool message; so does a call that storage refuses for its
+content (a memory value PostgreSQL cannot hold, a key S3 rejects), which no
+retry could heal. Only storage outages raise, so Temporal retries
+(``deepagents_temporal/storage_errors.py`` tells them apart).
 """
 
 from __future__ import annotations
@@ -40,7 +43,9 @@ from deepagents_temporal.schema import (
     LogLine,
     LogPartInput,
     Message,
+    ToolCall,
 )
+from deepagents_temporal.storage_errors import UNKNOWN_ATTEMPTS, Cause, classify, describe
 from deepagents_temporal.tools import (
     EditFileArgs,
     GlobArgs,
@@ -132,13 +137,16 @@ class FileActivities:
                 raise KeyError(call.name)  # write_todos and task are the workflow's own
         except (ToolArgumentError, KeyError) as err:
             problem = str(err) if isinstance(err, ToolArgumentError) else f"{call.name} is not a file tool"
-            return FileToolOutput(
-                message=Message(role="tool", content=f"Error: {problem}", tool_call_id=call.id, name=call.name),
-                summary=f"{call.name}: error: {problem}",
-                error=problem,
-            )
+            return _error_output(call, problem)
         files = self._files(request)
-        result = await _call(files, parsed, _operation_id())
+        try:
+            result = await _call(files, parsed, _operation_id())
+        except Exception as err:
+            cause = classify(err)
+            if cause is Cause.OUTAGE or (cause is Cause.UNKNOWN and activity.info().attempt < UNKNOWN_ATTEMPTS):
+                raise
+            activity.logger.warning("%s %s refused: %s", request.agent, call.name, describe(err))
+            return _error_output(call, f"{call.name} cannot be done as asked: {describe(err)}")
 
         message = Message(role="tool", content=result.output, tool_call_id=call.id, name=call.name)
         if len(result.output) > MAX_INLINE_OUTPUT_CHARS:
@@ -201,6 +209,14 @@ class FileActivities:
         key = s3.log_key(run_id)
         self._put(key, data, "text/plain; charset=utf-8")
         return ArtifactInfo(key=key, size=len(data), sha256=sha256_hex(data), content_type="text/plain")
+
+
+def _error_output(call: ToolCall, problem: str) -> FileToolOutput:
+    return FileToolOutput(
+        message=Message(role="tool", content=f"Error: {problem}", tool_call_id=call.id, name=call.name),
+        summary=f"{call.name}: error: {problem}",
+        error=problem,
+    )
 
 
 def _log_line(run_id: str, line: LogLine) -> str:

@@ -6,6 +6,12 @@ A step's rows normally ride along with the next model call (``take`` / ``give_ba
 waits for every write before the run ends. Every row is an idempotent upsert
 keyed by what the workflow decided (run id, decision seq, object key), so
 retries and replays rewrite rows instead of adding them.
+
+Rows are made storable where they are made (``pgstore/storable.py``): what a
+model wrote (a NUL, a megabyte of arguments, JSON nested ten thousand levels
+deep) is escaped and capped before it enters a batch, so it neither weighs on
+history nor makes PostgreSQL refuse the row. The store does it again (a no-op
+then) for every other writer.
 """
 
 from __future__ import annotations
@@ -18,12 +24,21 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.records import RecordActivities
     from deepagents_temporal.pgstore.records import ArtifactRecord, DecisionKind, DecisionRecord, RunRecord, RunStatus
+    from deepagents_temporal.pgstore.storable import (
+        ERROR_CHARS,
+        REQUEST_CHARS,
+        SUMMARY_CHARS,
+        storable_json,
+        storable_text,
+    )
     from deepagents_temporal.retries import STORAGE_RETRY_POLICY
     from deepagents_temporal.schema import ArtifactInfo, RecordBatch, TokenUsage
 
-MAX_RECORDED_REQUEST = 10_000
-MAX_RECORDED_SUMMARY = 500
-MAX_RECORDED_ERROR = MAX_RECORDED_SUMMARY * 4
+MAX_RECORDED_REQUEST = REQUEST_CHARS
+MAX_RECORDED_SUMMARY = SUMMARY_CHARS
+MAX_RECORDED_ERROR = ERROR_CHARS
+# DecisionRecord fields that are jsonb columns.
+_JSON_FIELDS = ("tool_calls", "payload")
 
 
 class RunBookkeeping:
@@ -36,7 +51,7 @@ class RunBookkeeping:
     def started(self, request: str) -> None:
         """The STARTED row, the only one that carries the request text, written at once."""
         self.run_status(RunStatus.STARTED, TokenUsage(), [])
-        self._batch.run = self._run_row.model_copy(update={"request": request[:MAX_RECORDED_REQUEST]})
+        self._batch.run = self._run_row.model_copy(update={"request": storable_text(request, MAX_RECORDED_REQUEST)})
         self.flush()
 
     def set_agent(self, agent: str) -> None:
@@ -49,7 +64,7 @@ class RunBookkeeping:
         self._run_row = self._run_row.model_copy(
             update={
                 "status": status,
-                "error": error[:MAX_RECORDED_ERROR] if error else None,
+                "error": storable_text(error, MAX_RECORDED_ERROR) if error else None,
                 "models_used": list(models_used),
                 "input_tokens": usage.input_tokens,
                 "output_tokens": usage.output_tokens,
@@ -61,6 +76,9 @@ class RunBookkeeping:
         self._batch.run = self._run_row
 
     def decide(self, kind: DecisionKind, summary: str, *, agent: str, step: int, **fields: object) -> None:
+        for name in _JSON_FIELDS:
+            if fields.get(name) is not None:
+                fields[name] = storable_json(fields[name])
         self._batch.decisions.append(
             DecisionRecord(
                 run_id=workflow.info().workflow_id,
@@ -68,7 +86,7 @@ class RunBookkeeping:
                 kind=kind,
                 agent=agent or None,
                 step=step,
-                summary=" ".join(summary.split())[:MAX_RECORDED_SUMMARY],
+                summary=storable_text(" ".join(summary.split()), MAX_RECORDED_SUMMARY),
                 created_at=workflow.now(),
                 **fields,  # type: ignore[arg-type]
             )

@@ -24,6 +24,11 @@ and outlive runs. Semantics follow LangGraph's stores, with these choices:
   ``refresh_ttl`` is true. Expired items are never returned or listed (as if
   ``omit_expired`` were always on); :meth:`PostgresStore.asweep_ttl` deletes
   them.
+* Values are stored exactly or not at all: a value ``jsonb`` cannot hold (a NUL
+  character or a lone surrogate in a string or key, NaN, nesting deeper than
+  100 levels) is refused with :class:`UnstorableValueError` naming what is
+  wrong, before anything of the batch is written. The same holds for keys and
+  namespace labels with NUL characters or lone surrogates.
 
 The synchronous ``batch`` (and so ``get``/``put``/...) may be called from any
 thread except the one running the store's event loop: it hands the work to
@@ -55,8 +60,14 @@ from langgraph.store.base import (
 )
 
 from .db import migrate
+from .storable import escape_text, unstorable_reason
 
-__all__ = ["PostgresStore"]
+__all__ = ["PostgresStore", "UnstorableValueError"]
+
+
+class UnstorableValueError(ValueError):
+    """A put that PostgreSQL could not store as given; the message says what and where."""
+
 
 _LIVE = "(expires_at IS NULL OR expires_at > now())"
 _ITEM_COLUMNS = "namespace, key, value, created_at, updated_at"
@@ -127,6 +138,9 @@ class PostgresStore(BaseStore):
     async def _abatch(self, ops: list[Op]) -> list[Result]:
         results: list[Result] = [None] * len(ops)
         puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
+        for op in ops:
+            if isinstance(op, PutOp):
+                _check_storable(op)
         async with self._pool.acquire() as conn, conn.transaction():
             for i, op in enumerate(ops):
                 if isinstance(op, GetOp):
@@ -145,6 +159,15 @@ class PostgresStore(BaseStore):
 
 
 # --------------------------------------------------------------------------- operations
+
+
+def _check_storable(op: PutOp) -> None:
+    where = escape_text(f"memory {'.'.join(map(str, op.namespace))}/{op.key}")
+    problem = unstorable_reason(list(op.namespace), where="namespace") or unstorable_reason(op.key, where="key")
+    if problem is None and op.value is not None:
+        problem = unstorable_reason(dict(op.value))
+    if problem is not None:
+        raise UnstorableValueError(f"cannot store {where!r}: {problem}")
 
 
 async def _get(conn: asyncpg.Connection, op: GetOp) -> Item | None:

@@ -2,7 +2,9 @@
 
 Every write is an upsert keyed by what the workflow determines (run id,
 decision seq, artifact key), so an activity retry or a workflow replay
-rewrites the same row instead of adding one.
+rewrites the same row instead of adding one. Every text and JSON value is
+made storable first (``storable.py``): what a model or tool wrote can never
+make PostgreSQL refuse a row.
 """
 
 from __future__ import annotations
@@ -13,8 +15,18 @@ from typing import Any
 import asyncpg
 
 from .records import ArtifactRecord, DecisionRecord, RunRecord, RunStatus
+from .storable import (
+    ERROR_CHARS,
+    LABEL_CHARS,
+    NAME_CHARS,
+    REQUEST_CHARS,
+    SUMMARY_CHARS,
+    storable_json,
+    storable_text,
+)
 
 __all__ = [
+    "PARAMETERS",
     "get_run",
     "list_artifacts",
     "list_decisions",
@@ -91,40 +103,64 @@ _RUN_COLUMNS = (
 )
 
 
+# The column each query parameter ($1, $2, ...) of a write goes to, by table:
+# an error about "query argument $9" names its column.
+PARAMETERS = {
+    "runs": (
+        "run_id", "parent_run_id", "workflow_name", "profile", "agent", "request", "status", "created_at",
+        "updated_at", "completed_at", "error", "models_used", "input_tokens", "output_tokens", "total_tokens",
+    ),
+    "decisions": (
+        "run_id", "seq", "kind", "agent", "step", "model", "attempt", "tool_calls", "summary",
+        "input_tokens", "output_tokens", "total_tokens", "payload", "created_at",
+    ),
+    "artifacts": ("run_id", "key", "size", "sha256", "content_type", "created_at", "updated_at"),
+}  # fmt: skip
+
+
 def _json(value: Any) -> str | None:
     # asyncpg's default codec sends and returns jsonb as text.
-    return None if value is None else json.dumps(value)
+    return None if value is None else json.dumps(storable_json(value), ensure_ascii=False)
+
+
+def _label(value: str | None) -> str | None:
+    return storable_text(value, LABEL_CHARS)
+
+
+def _name(value: str | None) -> str | None:
+    return storable_text(value, NAME_CHARS)
 
 
 async def upsert_run(pool: asyncpg.Pool, run: RunRecord) -> bool:
     """Insert or update a run. Returns False when the write was stale and ignored
     (it would have moved the status backwards or was older than the stored row)."""
+    request = storable_text(run.request, REQUEST_CHARS)
     written = await pool.fetchval(
         _UPSERT_RUN,
-        run.run_id,
-        run.parent_run_id,
-        run.workflow_name,
-        run.profile,
-        run.agent,
-        run.request,
+        _label(run.run_id),
+        _label(run.parent_run_id),
+        _name(run.workflow_name),
+        _name(run.profile),
+        _name(run.agent),
+        request,
         run.status.value,
         run.created_at,
         run.updated_at,
         run.completed_at,
-        run.error,
-        run.models_used,
+        storable_text(run.error, ERROR_CHARS),
+        [_name(model) for model in run.models_used],
         run.input_tokens,
         run.output_tokens,
         run.total_tokens,
     )
-    if written is None and run.request is not None:
+    if written is None and request is not None:
         # A stale row (say STARTED, landing after IN_PROGRESS) still carries
         # facts the newer rows leave out: fill in what is missing.
         await pool.execute(
             "UPDATE runs SET request = $2, created_at = least(created_at, coalesce($3, created_at)) "
             "WHERE run_id = $1 AND request IS NULL",
-            run.run_id,
-            run.request,
+            _label(run.run_id),
+            request,
             run.created_at,
         )
     return written is not None
@@ -135,15 +171,15 @@ async def record_decision(pool: asyncpg.Pool, decision: DecisionRecord) -> None:
     d = decision
     await pool.execute(
         _RECORD_DECISION,
-        d.run_id,
+        _label(d.run_id),
         d.seq,
         d.kind.value,
-        d.agent,
+        _name(d.agent),
         d.step,
-        d.model,
+        _name(d.model),
         d.attempt,
         _json(d.tool_calls),
-        d.summary,
+        storable_text(d.summary, SUMMARY_CHARS),
         d.input_tokens,
         d.output_tokens,
         d.total_tokens,
@@ -155,7 +191,16 @@ async def record_decision(pool: asyncpg.Pool, decision: DecisionRecord) -> None:
 async def record_artifact(pool: asyncpg.Pool, artifact: ArtifactRecord) -> None:
     """Insert or update the artifact (run_id, key) with its latest size and hash."""
     a = artifact
-    await pool.execute(_RECORD_ARTIFACT, a.run_id, a.key, a.size, a.sha256, a.content_type, a.created_at, a.updated_at)
+    await pool.execute(
+        _RECORD_ARTIFACT,
+        _label(a.run_id),
+        _label(a.key),
+        a.size,
+        a.sha256,
+        _name(a.content_type),
+        a.created_at,
+        a.updated_at,
+    )
 
 
 async def get_run(pool: asyncpg.Pool, run_id: str) -> RunRecord | None:
