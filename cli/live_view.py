@@ -49,11 +49,14 @@ class RunWatcher:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
-    async def poll(self) -> list[Progress]:
-        """One query per agent still running; the answers, each with its new events only."""
+    async def poll(self, *, last: bool = False) -> list[Progress]:
+        """One query per agent still running; the answers, each with its new events only.
+
+        ``last``: the run has ended; ask every agent once more, because an agent
+        says it is done before its very last events (the saved deliverable)."""
         updates = []
         for workflow_id in list(self._order):
-            if workflow_id in self._finished:
+            if workflow_id in self._finished and not last:
                 continue
             try:
                 progress: Progress = await self._client.get_workflow_handle(workflow_id).query(
@@ -190,4 +193,4 @@ async def follow(handle: WorkflowHandle, client: Client) -> None:
             if description.status != WorkflowExecutionStatus.RUNNING:
                 break
             await asyncio.sleep(POLL_SECONDS)
-        view.update(watcher, await watcher.poll())
+        view.update(watcher, await watcher.poll(last=True))
