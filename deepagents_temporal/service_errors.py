@@ -106,10 +106,8 @@ async def gather_checked(*steps: Awaitable[Any]) -> list[Any]:
     raise next((e for e in errors if not isinstance(e, ServiceError)), errors[0])
 
 
-def debug_requested(argv: Iterable[str] = ()) -> bool:
-    """``--debug`` among the arguments or ``DEEPAGENT_DEBUG`` set to a true value."""
-    if "--debug" in argv:
-        return True
+def debug_requested() -> bool:
+    """Whether ``DEEPAGENT_DEBUG`` asks for tracebacks (the entry points' ``--debug`` does too)."""
     return os.environ.get("DEEPAGENT_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
 
 
