@@ -6,6 +6,9 @@ This module lists every workflow and activity a worker registers and builds
 that worker (``build_worker``); the CLI's in-process worker, the tests and the
 benchmarks use the same function. Stops cleanly on SIGINT/SIGTERM: running
 activities get a few seconds to finish, the rest are retried by another worker.
+A service it cannot use (down, wrong credentials, missing settings) ends it with
+two lines saying which and what to do, exit code 3 (2 for settings); --debug or
+DEEPAGENT_DEBUG=1 adds the traceback.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from activities.records import RecordActivities
 from deepagents_temporal import pgstore
 from deepagents_temporal.conversation import ConversationStore
 from deepagents_temporal.s3 import ensure_bucket
-from deepagents_temporal.services import connect, hard_exit, open_database, s3_client
+from deepagents_temporal.service_errors import debug_requested, gather_checked, report, require_settings
+from deepagents_temporal.services import connect, hard_exit, open_database, s3_client, temporal_runtime
 from deepagents_temporal.settings import Settings, load_settings
 from workflows.agent import AgentWorkflow
 
@@ -88,11 +92,9 @@ async def build_worker(
 
 async def serve() -> int:
     settings = load_settings()
-    if not settings.temporal_address:
-        print("worker.py: TEMPORAL_ADDRESS is not set (use `python starter.py dev` for the embedded stack)", flush=True)
-        return 2
-    client = await connect(settings)
-    pool = await open_database(settings)
+    require_settings(settings, ["temporal", "s3", "postgres"], "worker.py")
+    # Every service checked at once, so one start names everything that is wrong.
+    client, pool = await gather_checked(connect(settings), open_database(settings))
     worker = await build_worker(client, settings, pool)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -114,9 +116,20 @@ async def serve() -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.parse_args()
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (or DEEPAGENT_DEBUG=1)")
+    args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    hard_exit(asyncio.run(serve()))
+    # Its retries are reported by the S3 calls that fail in the end.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
+    debug = args.debug or debug_requested()
+    temporal_runtime()
+    try:
+        code = asyncio.run(serve())
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as err:  # noqa: BLE001 - two clear lines, not a traceback
+        code = report(err, lambda line: print(line, flush=True), debug=debug)
+    hard_exit(code)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,12 @@
 Each command parses its options here and runs its work (a coroutine from the
 module named after it) through ``_execute``, which turns what can go wrong
 into the CLI's exit codes: 130 on Ctrl-C, 141 when the output pipe closed,
-1 with one line instead of a traceback for any other error. ``main`` is the
-entry of `starter.py` and of the `deepagents-temporal` script; it leaves
-through ``hard_exit`` (temporalio/sdk-python#300).
+2 for a missing or invalid setting, 3 when a service cannot be used (down,
+refusing the credentials), each with two lines saying what and what to do,
+and 1 with one line for any other error; the traceback only with --debug or
+DEEPAGENT_DEBUG=1. ``main`` is the entry of `starter.py` and of the
+`deepagents-temporal` script; it leaves through ``hard_exit``
+(temporalio/sdk-python#300).
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import asyncio
 import logging
 import os
 import sys
-import traceback
 from collections.abc import Coroutine
 from typing import Annotated, Any, NoReturn
 
@@ -24,17 +26,23 @@ from cli import database, dev, inspect, run
 from cli.console import say
 from deepagents_temporal import pgstore
 from deepagents_temporal.profiles import DEFAULT_PROFILE, PROFILES
-from deepagents_temporal.services import hard_exit
+from deepagents_temporal.service_errors import debug_requested, report
+from deepagents_temporal.services import hard_exit, temporal_runtime
+from deepagents_temporal.settings import MODEL_TIMEOUT_RANGE
 
 # Long runs need continue-as-new (not there yet), so the loop stays bounded.
 MAX_STEPS_LIMIT = 500
+LIST_LIMIT = 10_000
 
 DESCRIPTION = (
     "Start, follow and inspect durable deep-agent runs.\n\n"
     "Without TEMPORAL_ADDRESS every command uses the embedded stack: the one `starter.py dev` is running, "
     "or one it starts for its own duration (Temporal dev server with web UI, an S3 server and PostgreSQL, "
-    "all on loopback, data kept under ~/.local/share/deepagents-temporal) with an in-process worker. "
-    "Without OPENAI_API_KEY and OPENAI_BASE_URL that worker talks to the offline demo model."
+    "all on loopback, data kept under ~/.local/share/deepagents-temporal); `run` adds an in-process worker "
+    "to a stack it started. Without OPENAI_API_KEY and OPENAI_BASE_URL that worker talks to the offline demo "
+    "model. status, result, list and show only read: they never run a worker.\n\n"
+    "Exit codes: 0 done (a run COMPLETED), 1 the run failed (or an unexpected error), 2 a bad option or "
+    "setting, 3 a service cannot be used (down, refusing the credentials), 130 interrupted."
 )
 
 _HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
@@ -48,12 +56,16 @@ app.add_typer(db_app, name="db")
 def _options(
     ctx: typer.Context,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="show worker and SDK logs")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="show the traceback of an error (also DEEPAGENT_DEBUG=1)")
+    ] = False,
 ) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.ERROR,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    ctx.obj = verbose
+    ctx.obj = debug or debug_requested()
+    temporal_runtime()
 
 
 def _execute(ctx: typer.Context, work: Coroutine[Any, Any, int]) -> NoReturn:
@@ -65,12 +77,20 @@ def _execute(ctx: typer.Context, work: Coroutine[Any, Any, int]) -> NoReturn:
         # Output piped into `head` that closed early: nothing left to say.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 141
-    except Exception as err:  # noqa: BLE001 - one clear line, not a traceback
-        if ctx.find_root().obj:
-            traceback.print_exc()
-        say(f"error: {type(err).__name__}: {err}")
-        code = 1
+    except Exception as err:  # noqa: BLE001 - two clear lines, not a traceback
+        code = report(err, say, debug=bool(ctx.find_root().obj))
     raise typer.Exit(code)
+
+
+def _model_timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise typer.BadParameter(f"not a number of seconds: {text!r}") from None
+    low, high = MODEL_TIMEOUT_RANGE
+    if not low <= value <= high:
+        raise typer.BadParameter(f"must be between {low:g} and {high:g} seconds, got {text}")
+    return value
 
 
 def _step_limit(text: str) -> int:
@@ -108,9 +128,27 @@ def run_command(
     with_worker: Annotated[
         bool, typer.Option("--with-worker", help="also run a worker in this process when TEMPORAL_ADDRESS is set")
     ] = False,
+    model_timeout: Annotated[
+        float | None,
+        typer.Option(
+            parser=_model_timeout,
+            metavar="SECONDS",
+            help="per model request; a timeout moves on to the next model (default: DEEPAGENT_MODEL_TIMEOUT, 60)",
+        ),
+    ] = None,
 ) -> None:
-    """start a run and follow it to the end (exit 0 when COMPLETED)"""
-    _execute(ctx, run.run(request, profile=profile, max_steps=max_steps, user=user, with_worker=with_worker))
+    """start a run and follow it to the end (exit 0 when COMPLETED, 1 when it failed)"""
+    _execute(
+        ctx,
+        run.run(
+            request,
+            profile=profile,
+            max_steps=max_steps,
+            user=user,
+            with_worker=with_worker,
+            model_timeout=model_timeout,
+        ),
+    )
 
 
 @app.command("status")
@@ -134,7 +172,7 @@ def dev_command(ctx: typer.Context) -> None:
 @app.command("list")
 def list_command(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option(metavar="N", help="how many runs")] = 20,
+    limit: Annotated[int, typer.Option(metavar="N", min=1, max=LIST_LIMIT, help="how many runs")] = 20,
     status: Annotated[
         pgstore.RunStatus | None,
         typer.Option(
@@ -165,8 +203,13 @@ def db_migrate_command(ctx: typer.Context) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    # --debug works after the command too (`run --debug "..."`), as people type it.
+    end = args.index("--") if "--" in args else len(args)
+    if "--debug" in args[1:end]:
+        args = ["--debug", *(arg for i, arg in enumerate(args) if not (i < end and arg == "--debug"))]
     try:
-        typer.main.get_command(app).main(args=argv)
+        typer.main.get_command(app).main(args=args)
         code = 0
     except SystemExit as exit:
         code = exit.code if isinstance(exit.code, int) else 0 if exit.code is None else 1

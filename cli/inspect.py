@@ -1,42 +1,69 @@
-"""Looking at runs: `status` asks Temporal; `list` and `show` read PostgreSQL."""
+"""Looking at runs: `status` and `result` ask Temporal; `list` and `show` read PostgreSQL.
+
+All four only read: they never run a worker (a worker would advance the run,
+and with a real key spend money) and never migrate the database.
+"""
 
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from temporalio.service import RPCError
+import asyncpg
+from temporalio.client import WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 from cli.console import say
+from cli.reconnect import TemporalLink
 from cli.results import report_result
-from cli.services import open_database_only, open_services
+from cli.services import Origin, Services, open_database_only, open_services, workflow_pollers
 from deepagents_temporal import pgstore
 from deepagents_temporal.schema import Progress
+from deepagents_temporal.service_errors import SERVICE_EXIT_CODE, temporal_error
 from deepagents_temporal.settings import load_settings
 
-PROGRESS_QUERY_SECONDS = 10
+PROGRESS_QUERY_TIMEOUT = timedelta(seconds=10)
+
+
+async def _describe(services: Services, handle: WorkflowHandle) -> WorkflowExecutionDescription | None:
+    """The run's description; None (after saying so) when there is no such run."""
+    try:
+        return await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            say(f"error: no run {handle.id!r}: {err.message}")
+            return None
+        settings = services.settings
+        problem = temporal_error(err, settings.temporal_address or "", settings.temporal_namespace)
+        if problem is None:
+            raise
+        raise problem from err
 
 
 async def status(run_id: str) -> int:
-    async with open_services(load_settings()) as services:
+    async with open_services(load_settings(), "status") as services:
         handle = services.client.get_workflow_handle(run_id)
-        try:
-            description = await handle.describe()
-        except RPCError as err:
-            say(f"error: no run {run_id!r}: {err.message}")
+        description = await _describe(services, handle)
+        if description is None:
             return 2
         say(f"run id: {run_id}")
         say(f"status: {description.status.name if description.status else 'UNKNOWN'}")
         say(f"started: {description.start_time:%Y-%m-%d %H:%M:%S} UTC")
         if description.close_time:
             say(f"closed: {description.close_time:%Y-%m-%d %H:%M:%S} UTC")
-        try:
-            progress: Progress = await asyncio.wait_for(
-                handle.query("progress", 0, result_type=Progress), PROGRESS_QUERY_SECONDS
+        # Progress is a query, which only a worker answers.
+        if not await workflow_pollers(services.client, description.task_queue):
+            say(
+                f"(no worker is polling task queue {description.task_queue!r}, so no progress details: "
+                f"{services.no_worker_hint()}; `python starter.py show {run_id}` has the recorded decisions)"
             )
-        except Exception as err:  # noqa: BLE001 - no worker answering is a normal answer here
-            say(f"(no progress available: {err})")
+            progress = None
         else:
+            try:
+                progress = await handle.query("progress", 0, result_type=Progress, rpc_timeout=PROGRESS_QUERY_TIMEOUT)
+            except Exception as err:  # noqa: BLE001 - no worker answering is a normal answer here
+                say(f"(no progress available: {err})")
+                progress = None
+        if progress is not None:
             say(f"agent: {progress.agent}, model calls: {progress.step}")
             if progress.todos:
                 say("todos:")
@@ -47,18 +74,28 @@ async def status(run_id: str) -> int:
         link = services.run_link(run_id)
         if link:
             say(f"Temporal UI: {link}")
+        note = services.links_die_note()
+        if link and note:
+            say(note, style="yellow")
         return 0
 
 
 async def result(run_id: str) -> int:
-    async with open_services(load_settings()) as services:
+    async with open_services(load_settings(), "result", needs_database=True) as services:
         handle = services.client.get_workflow_handle(run_id)
-        try:
-            await handle.describe()
-        except RPCError as err:
-            say(f"error: no run {run_id!r}: {err.message}")
+        description = await _describe(services, handle)
+        if description is None:
             return 2
-        return await report_result(services, handle)
+        if description.status == WorkflowExecutionStatus.RUNNING and not await workflow_pollers(
+            services.client, description.task_queue
+        ):
+            say(f"run {run_id} is RUNNING and no worker is polling task queue {description.task_queue!r}")
+            if services.origin is Origin.HERE:
+                # This command's stack stops when it exits: no worker can come.
+                say(f"  {services.no_worker_hint()}")
+                return SERVICE_EXIT_CODE
+            say(f"  {services.no_worker_hint()}; waiting for the run's end", style="yellow")
+        return await report_result(services, handle, TemporalLink(services.settings.temporal_address or ""))
 
 
 def _duration(run: pgstore.RunRecord) -> str:
@@ -69,8 +106,11 @@ def _duration(run: pgstore.RunRecord) -> str:
 
 
 async def list_runs(*, limit: int, status: str | None, include_sub_agents: bool) -> int:
-    async with open_database_only(load_settings()) as (_settings, pool):
-        runs = await pgstore.list_runs(pool, limit=limit, status=status, top_level=not include_sub_agents)
+    async with open_database_only(load_settings(), "list", migrate=False) as pool:
+        try:
+            runs = await pgstore.list_runs(pool, limit=limit, status=status, top_level=not include_sub_agents)
+        except asyncpg.UndefinedTableError:
+            runs = []  # a database no worker has used yet
     if not runs:
         say("no runs recorded yet")
         return 0
@@ -84,8 +124,11 @@ async def list_runs(*, limit: int, status: str | None, include_sub_agents: bool)
 
 
 async def show(run_id: str) -> int:
-    async with open_database_only(load_settings()) as (_settings, pool):
-        run = await pgstore.get_run(pool, run_id)
+    async with open_database_only(load_settings(), "show", migrate=False) as pool:
+        try:
+            run = await pgstore.get_run(pool, run_id)
+        except asyncpg.UndefinedTableError:
+            run = None  # a database no worker has used yet
         if run is None:
             say(f"error: no run {run_id!r} in the database")
             return 2

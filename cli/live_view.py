@@ -1,10 +1,12 @@
-"""Following a run while it works: its todos, sub-agents and events.
+"""Following a run while it works: its todos, sub-agents, events and waits.
 
 ``RunWatcher`` polls the ``progress`` query of the run and of every sub-agent
-it starts. What it sees is shown one of two ways: on a terminal, a rich live
-panel (todos, sub-agents with their status, the latest events) that stays on
-screen as the run's summary when it ends; otherwise plain timestamped lines,
-one per event, so logs and tests can read them.
+it starts, and looks at which model calls are in flight (``cli.waits``).
+What it sees is shown one of two ways: on a terminal, a rich live panel
+(todos, sub-agents with their status, what they wait for, the latest events)
+that stays on screen as the run's summary when it ends; otherwise plain
+timestamped lines, one per event, so logs and tests can read them. A run no
+worker polls for, and a Temporal server that goes away, get a line too.
 """
 
 from __future__ import annotations
@@ -13,20 +15,27 @@ import asyncio
 import logging
 import time
 from collections import deque
+from datetime import timedelta
 
 from rich.console import Group
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
 from cli.console import console, say
+from cli.reconnect import TemporalLink
+from cli.waits import FIRST_NOTICE, ModelWait, WaitNotices, WorkerCheck, model_waits
 from deepagents_temporal.schema import ChildInfo, Progress, ProgressEvent
 
 POLL_SECONDS = 0.4
 RECENT_EVENTS = 8
+# A query no worker answers must not stall the view.
+QUERY_TIMEOUT = timedelta(seconds=5)
+# Sub-agents' model calls are looked at this often (one describe each).
+WAITS_EVERY_SECONDS = 1.0
 
 _TODO_MARKS = {"completed": ("✓", "green"), "in_progress": ("▶", "bold yellow"), "pending": ("○", "dim")}
 _CHILD_STYLES = {"running": "yellow", "completed": "green", "failed": "bold red"}
@@ -45,26 +54,64 @@ class RunWatcher:
         self._order = [run_id]
         self._cursor: dict[str, int] = {}
         self._finished: set[str] = set()
+        # Model calls in flight, by workflow id; the sub-agents' looked at now and then.
+        self._waits: dict[str, list[ModelWait]] = {}
+        self._next_waits_look = 0.0
+        # Set while no worker polls the run's task queue: what to do about it.
+        self.worker_missing: str | None = None
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
+    def agent_name(self, workflow_id: str) -> str:
+        if workflow_id in self.latest:
+            return self.latest[workflow_id].agent
+        if workflow_id in self.children:
+            return self.children[workflow_id].subagent_type
+        return workflow_id
+
+    @property
+    def waits(self) -> list[ModelWait]:
+        return [wait for workflow_id in self._order for wait in self._waits.get(workflow_id, [])]
+
+    async def look_at_waits(self, description: WorkflowExecutionDescription) -> None:
+        """The model calls in flight: the run's from ``description``, its sub-agents' every second."""
+        self._waits[self.run_id] = await model_waits(self._client, self.run_id, description)
+        if time.monotonic() < self._next_waits_look:
+            return
+        self._next_waits_look = time.monotonic() + WAITS_EVERY_SECONDS
+        running = [wid for wid, child in self.children.items() if child.status == "running"]
+        descriptions = await asyncio.gather(
+            *(self._client.get_workflow_handle(wid).describe() for wid in running), return_exceptions=True
+        )
+        for workflow_id in self._order[1:]:
+            self._waits.pop(workflow_id, None)
+        for workflow_id, child_description in zip(running, descriptions, strict=True):
+            if isinstance(child_description, WorkflowExecutionDescription):
+                self._waits[workflow_id] = await model_waits(self._client, workflow_id, child_description)
+            elif not isinstance(child_description, RPCError):
+                raise child_description
+
+    async def _query(self, workflow_id: str) -> Progress | None:
+        try:
+            return await self._client.get_workflow_handle(workflow_id).query(
+                "progress", self._cursor.get(workflow_id, 0), result_type=Progress, rpc_timeout=QUERY_TIMEOUT
+            )
+        except RPCError:
+            return None  # not started yet, or no worker to answer right now
+        except Exception:  # noqa: BLE001 - a failed query must not stop the follow
+            return None
+
     async def poll(self, *, last: bool = False) -> list[Progress]:
-        """One query per agent still running; the answers, each with its new events only.
+        """One query per agent still running, all at once; the answers, each with its new events only.
 
         ``last``: the run has ended; ask every agent once more, because an agent
         says it is done before its very last events (the saved deliverable)."""
         updates = []
-        for workflow_id in list(self._order):
-            if workflow_id in self._finished and not last:
-                continue
-            try:
-                progress: Progress = await self._client.get_workflow_handle(workflow_id).query(
-                    "progress", self._cursor.get(workflow_id, 0), result_type=Progress
-                )
-            except RPCError:
-                continue  # not started yet, or no worker to answer right now
-            except Exception:  # noqa: BLE001 - a failed query must not stop the follow
+        asking = [workflow_id for workflow_id in self._order if last or workflow_id not in self._finished]
+        answers = await asyncio.gather(*(self._query(workflow_id) for workflow_id in asking))
+        for workflow_id, progress in zip(asking, answers, strict=True):
+            if progress is None:
                 continue
             updates.append(progress)
             self.latest[workflow_id] = progress
@@ -79,7 +126,10 @@ class RunWatcher:
 
 
 class PlainView:
-    """One line per event (a todo list on the lines below its own)."""
+    """One line per event (a todo list on the lines below its own), and one per long wait."""
+
+    def __init__(self) -> None:
+        self._notices = WaitNotices()
 
     def __enter__(self) -> PlainView:
         return self
@@ -97,6 +147,8 @@ class PlainView:
                         say(f"{'':8}   {line}")
                 else:
                     say(f"{stamp} [{progress.agent}] {event.text}")
+        for wait in self._notices.due(watcher.waits):
+            say(f"{watcher.elapsed():6.1f}s [{watcher.agent_name(wait.workflow_id)}] {wait.text()}")
 
 
 class LivePanel:
@@ -125,12 +177,22 @@ class LivePanel:
 def render_panel(watcher: RunWatcher, recent: list[Text]) -> Panel:
     supervisor = watcher.latest.get(watcher.run_id)
     parts: list[Text | Table] = []
-    if supervisor is None:
+    if watcher.worker_missing:
+        parts.append(Text(watcher.worker_missing, style="yellow"))
+    elif supervisor is None:
         parts.append(Text("waiting for a worker to pick the run up...", style="dim"))
     else:
         state = "finished" if supervisor.done else "working"
         parts.append(Text(f"{supervisor.agent}: {state}, {supervisor.step} model calls", style="bold"))
         parts.append(_todo_table(supervisor))
+    waits = [wait for wait in watcher.waits if wait.waited() >= FIRST_NOTICE]
+    if waits:
+        parts.append(Text("\nwaiting", style="bold"))
+        for wait in waits:
+            line = Text(no_wrap=True, overflow="ellipsis")
+            line.append(f"[{watcher.agent_name(wait.workflow_id)}] ", style="cyan")
+            line.append(wait.text(), style="yellow")
+            parts.append(line)
     if watcher.children:
         parts.append(Text("\nsub-agents", style="bold"))
         parts.append(_children_table(watcher))
@@ -183,14 +245,42 @@ def open_view() -> PlainView | LivePanel:
     return LivePanel() if console.is_interactive and not logs_shown else PlainView()
 
 
-async def follow(handle: WorkflowHandle, client: Client) -> None:
-    """Show the run's progress until it is no longer running."""
+async def follow(
+    handle: WorkflowHandle, client: Client, link: TemporalLink, *, no_worker_hint: str | None = None
+) -> None:
+    """Show the run's progress until it is no longer running.
+
+    With ``no_worker_hint``, a task queue nobody polls gets a warning that
+    says what to do (and the follow goes on waiting). Calls outlast a
+    restart of the Temporal server (``link``).
+    """
     watcher = RunWatcher(client, handle.id)
+    workers: WorkerCheck | None = None
     with open_view() as view:
         while True:
-            description = await handle.describe()
-            view.update(watcher, await watcher.poll())
+            reconnections = link.reconnections
+            description = await link.call(handle.describe)
+            await link.call(lambda: watcher.look_at_waits(description))  # noqa: B023 - called at once
+            updates = await link.call(watcher.poll)
+            if no_worker_hint is not None and description.status == WorkflowExecutionStatus.RUNNING:
+                workers = workers or WorkerCheck(client, description.task_queue)
+                if link.reconnections != reconnections:
+                    workers.postpone()
+                if any(progress.events for progress in updates):
+                    polled = True if workers.saw_a_worker() else None
+                else:
+                    polled = await link.call(workers.changed)
+                if polled is False:
+                    watcher.worker_missing = (
+                        f"no worker is polling task queue {description.task_queue!r} on {link.address}: "
+                        f"{no_worker_hint}; waiting for one"
+                    )
+                    say(f"warning: {watcher.worker_missing}", style="yellow")
+                elif polled:
+                    watcher.worker_missing = None
+                    say(f"a worker is polling task queue {description.task_queue!r} now")
+            view.update(watcher, updates)
             if description.status != WorkflowExecutionStatus.RUNNING:
                 break
             await asyncio.sleep(POLL_SECONDS)
-        view.update(watcher, await watcher.poll(last=True))
+        view.update(watcher, await link.call(lambda: watcher.poll(last=True)))

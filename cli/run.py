@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 from cli.console import say
 from cli.live_view import follow
+from cli.reconnect import TemporalLink
 from cli.results import report_result
-from cli.services import open_services
+from cli.services import Origin, WorkerPolicy, open_services
 from deepagents_temporal.profiles import UnknownProfileError, get_profile
 from deepagents_temporal.schema import AgentInput, AgentResult
 from deepagents_temporal.settings import load_settings
@@ -20,7 +21,15 @@ def new_run_id(profile: str) -> str:
     return f"{profile}-{stamp}-{secrets.token_hex(3)}"
 
 
-async def run(request: str, *, profile: str, max_steps: int | None, user: str | None, with_worker: bool) -> int:
+async def run(
+    request: str,
+    *,
+    profile: str,
+    max_steps: int | None,
+    user: str | None,
+    with_worker: bool,
+    model_timeout: float | None = None,
+) -> int:
     try:
         get_profile(profile)
     except UnknownProfileError as err:
@@ -29,11 +38,21 @@ async def run(request: str, *, profile: str, max_steps: int | None, user: str | 
     if not request.strip():
         say("error: the request is empty")
         return 2
-    async with open_services(load_settings(), always_run_worker=with_worker) as services:
+    settings = load_settings()
+    timeout = model_timeout if model_timeout is not None else settings.deepagent_model_timeout
+    async with open_services(
+        settings,
+        "run",
+        worker=WorkerPolicy.ALWAYS if with_worker else WorkerPolicy.IF_STARTED_HERE,
+        needs_database=True,
+        model_settings_used=True,
+    ) as services:
         run_id = new_run_id(profile)
         handle = await services.client.start_workflow(
             "AgentWorkflow",
-            AgentInput(profile=profile, request=request, max_steps=max_steps, user_id=user),
+            AgentInput(
+                profile=profile, request=request, max_steps=max_steps, user_id=user, model_timeout_seconds=timeout
+            ),
             id=run_id,
             task_queue=services.settings.temporal_task_queue,
             result_type=AgentResult,
@@ -43,10 +62,16 @@ async def run(request: str, *, profile: str, max_steps: int | None, user: str | 
         link = services.run_link(run_id)
         if link:
             say(f"Temporal UI: {link}")
-        say(f"profile: {profile}, models: {services.models_text()}")
+        note = services.links_die_note()
+        if note:
+            say(note, style="yellow")
+        say(f"profile: {profile}, models: {services.models_text()}, model request timeout: {timeout:g} s")
+        temporal = TemporalLink(services.settings.temporal_address or "")
+        # Our own worker and `dev`'s always poll; a cluster's may not.
+        hint = services.no_worker_hint() if services.origin is Origin.CLUSTER and not services.worker_here else None
         try:
-            await follow(handle, services.client)
-            return await report_result(services, handle)
+            await follow(handle, services.client, temporal, no_worker_hint=hint)
+            return await report_result(services, handle, temporal)
         except asyncio.CancelledError:
             say(f"\ninterrupted; the run is kept in Temporal: `python starter.py status {run_id}`")
             return 130

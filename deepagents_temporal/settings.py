@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from deepagents_temporal.service_errors import ConfigurationError
+
+# Bounds of DEEPAGENT_MODEL_TIMEOUT and `run --model-timeout` (seconds).
+MODEL_TIMEOUT_RANGE = (1.0, 3600.0)
 
 
 class Settings(BaseSettings):
@@ -21,6 +26,11 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     deepagent_model: str = "gpt-4o-mini"
     deepagent_fallback_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Per HTTP request to the model, for the runs this starter starts (it rides
+    # in the run's input, so the workers apply it); a timeout moves on to the
+    # next model. Long enough for a long answer, short enough that a model
+    # server that never answers fails the call within a couple of minutes.
+    deepagent_model_timeout: float = Field(default=60.0, ge=MODEL_TIMEOUT_RANGE[0], le=MODEL_TIMEOUT_RANGE[1])
 
     s3_endpoint: str | None = None
     s3_access_key: SecretStr | None = None
@@ -48,4 +58,12 @@ class Settings(BaseSettings):
 
 
 def load_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; :class:`ConfigurationError` naming the bad ones."""
+    try:
+        return Settings()
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']).upper()}={error.get('input')!r}: {error['msg']}"
+            for error in err.errors(include_url=False)
+        )
+        raise ConfigurationError(f"invalid setting: {problems}", "fix or unset it (README, Configuration)") from None

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from deepagents_temporal.devstack.launch import StartContext
+from deepagents_temporal.devstack.launch import StartContext, wait_ready
 from deepagents_temporal.devstack.ports import PortPicker, port_answers
 from deepagents_temporal.devstack.postgres import PG_USER, start_postgres
 from deepagents_temporal.devstack.process import Proc, killpg, pid_alive, terminate, terminate_sync
@@ -75,6 +75,8 @@ class DevStack:
     _lock_fd: int | None = field(default=None, repr=False, compare=False)
     _stopped: bool = field(default=False, repr=False, compare=False)
     _extra_remove: list[Path] = field(default_factory=list, repr=False, compare=False)
+    # name -> (description, ports, spawn, probe_for) of each server, for start_server.
+    _relaunch: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __repr__(self) -> str:
         db = self.database_url
@@ -135,6 +137,21 @@ class DevStack:
             await asyncio.gather(*(terminate(p) for p in self._procs))
         finally:
             self._finish_cleanup()
+
+    async def stop_server(self, name: str) -> None:
+        """Stop one server ("temporal", "s3", "postgres") of a stack this object started;
+        it keeps its ports and data, and :meth:`start_server` brings it back (tests of outages)."""
+        proc = next(p for p in self._procs if p.name == name and p.popen.poll() is None)
+        await terminate(proc)
+        self._procs.remove(proc)
+
+    async def start_server(self, name: str) -> None:
+        """Start a server stopped by :meth:`stop_server` again, on its ports and data; returns once it answers."""
+        what, ports, spawn, probe_for = self._relaunch[name]
+        proc = spawn(ports)
+        self._procs.append(proc)
+        self.pids[name] = proc.popen.pid
+        await wait_ready(proc, probe_for(ports), what=what)
 
     def _stop_sync(self) -> None:
         """Best-effort synchronous stop (interpreter exit)."""
