@@ -30,6 +30,8 @@ from activities.model import ModelActivities
 from activities.records import RecordActivities
 from deepagents_temporal import pgstore
 from deepagents_temporal.conversation import ConversationStore
+from deepagents_temporal.redaction import register_secrets
+from deepagents_temporal.redaction_hooks import RedactingInterceptor, install_log_redaction
 from deepagents_temporal.s3 import ensure_bucket
 from deepagents_temporal.service_errors import debug_requested, gather_checked, report, require_settings
 from deepagents_temporal.services import connect, hard_exit, open_database, s3_client, temporal_runtime
@@ -67,6 +69,10 @@ async def build_worker(
     workflow_runner: WorkflowRunner | None = None,
 ) -> Worker:
     """The worker with every workflow and activity; opens (and migrates) the database unless given a pool."""
+    # Secrets never leave the worker: its log records and heartbeats are redacted
+    # (recorded failures are, by the data converter).
+    register_secrets(settings)
+    install_log_redaction()
     s3 = s3_client(settings)
     await asyncio.to_thread(ensure_bucket, s3, settings.s3_bucket)
     if pool is None:
@@ -85,7 +91,7 @@ async def build_worker(
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
         workflow_failure_exception_types=WORKFLOW_FAILURE_EXCEPTION_TYPES,
         graceful_shutdown_timeout=timedelta(seconds=5),
-        interceptors=interceptors,
+        interceptors=[RedactingInterceptor(), *interceptors],
         **({"workflow_runner": workflow_runner} if workflow_runner else {}),
     )
 

@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.records import RecordActivities
 from deepagents_temporal.conversation import ConversationStore
+from deepagents_temporal.redaction import redact
 from deepagents_temporal.retries import ALL_MODELS_FAILED, MALFORMED_REQUEST
 from deepagents_temporal.schema import (
     Message,
@@ -248,6 +249,7 @@ class ModelActivities:
         """Record this model's error for the next attempt and say how Temporal should go on."""
         attempt = activity.info().attempt
         text, retry_after, fixable = describe_error(err)
+        text = redact(text)  # a provider may echo the key in its error
         errors = [*previous, ModelAttemptError(model=model, attempt=attempt, error=text)]
         activity.heartbeat({"errors": [e.model_dump() for e in errors]})
         activity.logger.warning("model %s failed on attempt %d: %s", model, attempt, text)

@@ -22,7 +22,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from cli import database, dev, inspect, run
+from cli import codec_server, database, dev, inspect, run
 from cli.console import say
 from deepagents_temporal import pgstore
 from deepagents_temporal.profiles import DEFAULT_PROFILE, PROFILES
@@ -200,6 +200,9 @@ def show_command(ctx: typer.Context, run_id: RunId) -> None:
 def db_migrate_command(ctx: typer.Context) -> None:
     """apply pending schema migrations (idempotent)"""
     _execute(ctx, database.migrate())
+
+
+app.command("codec-server")(codec_server.command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,6 +12,7 @@ reads), not the client library's exception.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import os
@@ -22,11 +23,17 @@ import asyncpg
 from minio import Minio
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
 from deepagents_temporal import pgstore
+from deepagents_temporal.payload_codec import EncryptionCodec, PayloadKeyError
 from deepagents_temporal.payload_storage import data_converter_with_external_storage
+from deepagents_temporal.redaction_hooks import (
+    RedactingFailureConverter,
+    RedactingFailureConverterWithEncodedAttributes,
+)
 from deepagents_temporal.s3 import ensure_bucket, make_client
 from deepagents_temporal.service_errors import (
     ConfigurationError,
@@ -97,13 +104,36 @@ async def check_bucket(settings: Settings) -> None:
         raise problem from err
 
 
+def payload_codec(settings: Settings) -> EncryptionCodec | None:
+    """The AES-GCM codec of ``DEEPAGENT_PAYLOAD_KEY``, or None when it is unset."""
+    if settings.deepagent_payload_key is None:
+        return None
+    try:
+        return EncryptionCodec.from_text(settings.deepagent_payload_key.get_secret_value())
+    except PayloadKeyError as err:
+        raise ConfigurationError(
+            str(err),
+            "workers, the CLI and the codec server must share one key; unset DEEPAGENT_PAYLOAD_KEY to run unencrypted",
+        ) from None
+
+
 def data_converter(settings: Settings) -> DataConverter:
-    """Pydantic payloads, with large ones offloaded to the app bucket."""
+    """Pydantic payloads, with large ones offloaded to the app bucket, and
+    failures recorded redacted; with ``DEEPAGENT_PAYLOAD_KEY`` every payload
+    (and failure message) encrypted, before offloading, so the bucket's copies
+    are encrypted too."""
+    base = dataclasses.replace(pydantic_data_converter, failure_converter_class=RedactingFailureConverter)
+    codec = payload_codec(settings)
+    if codec is not None:
+        base = dataclasses.replace(
+            base, payload_codec=codec, failure_converter_class=RedactingFailureConverterWithEncodedAttributes
+        )
     return data_converter_with_external_storage(
         s3_client(settings),
         settings.s3_bucket,
         threshold_bytes=EXTERNAL_PAYLOAD_THRESHOLD,
         max_payload_bytes=MAX_EXTERNAL_PAYLOAD,
+        base=base,
     )
 
 

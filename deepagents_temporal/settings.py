@@ -40,6 +40,10 @@ class Settings(BaseSettings):
 
     database_url: SecretStr | None = None
 
+    # 32 random bytes (64 hex digits or base64): encrypts every Temporal payload
+    # (AES-GCM, deepagents_temporal/payload_codec.py); unset = no encryption.
+    deepagent_payload_key: SecretStr | None = None
+
     @field_validator("deepagent_fallback_models", mode="before")
     @classmethod
     def _split_models(cls, value: object) -> object:

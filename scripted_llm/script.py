@@ -1,7 +1,8 @@
 """The script API: what a test tells the scripted model to answer, and what it saw.
 
 :class:`Reply` is one scripted answer (text, tool calls, an HTTP error with
-``Retry-After``, or a hold that delays and falls through); :class:`Rule`
+``Retry-After`` or echoing the request's ``Authorization`` header, or a hold
+that delays and falls through); :class:`Rule`
 pairs a reply with the requests it answers; :class:`RequestRecord` is one
 logged model call, including whether the response reached a still-connected
 client. The server (``scripted_llm.server``) plays these; nothing here does I/O.
@@ -52,6 +53,9 @@ class Reply:
     error_type: str | None = None
     retry_after: float | None = None
     delay: float = 0.0
+    # An error whose message ends with the request's Authorization header, as
+    # some OpenAI-compatible servers answer a bad key.
+    echo_authorization: bool = False
 
     @classmethod
     def text(cls, content: str, delay: float = 0) -> Reply:
@@ -91,7 +95,10 @@ class Reply:
         code: str | None = None,
         delay: float = 0,
         error_type: str | None = None,
+        echo_authorization: bool = False,
     ) -> Reply:
+        """An HTTP error; with ``echo_authorization`` its message ends with
+        ``": <the request's Authorization header>"``."""
         if not 400 <= int(status) <= 599:
             raise ValueError(f"error status must be 4xx or 5xx, got {status}")
         if retry_after is not None and retry_after < 0:
@@ -104,6 +111,7 @@ class Reply:
             error_type=error_type,
             retry_after=retry_after,
             delay=_check_delay(delay),
+            echo_authorization=echo_authorization,
         )
 
     @classmethod

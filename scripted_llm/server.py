@@ -554,9 +554,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _send_reply_error(self, record: RequestRecord, reply: Reply) -> None:
         headers = retry_headers(reply.retry_after)
-        self._update(record, error=reply.message)
+        message = reply.message
+        if reply.echo_authorization:
+            message = f"{message}: {self.headers.get('Authorization', '(no Authorization header)')}"
+        self._update(record, error=message)
         self._send_error(
-            reply.status, reply.message, code=reply.code, error_type=reply.error_type, headers=headers, record=record
+            reply.status, message, code=reply.code, error_type=reply.error_type, headers=headers, record=record
         )
 
     def _send_error(

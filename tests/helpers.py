@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -57,7 +58,7 @@ def worker_process(settings: Settings, **env: str) -> subprocess.Popen:
         "DATABASE_URL": settings.database_url.get_secret_value() if settings.database_url else "",
         **env,
     }
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, str(ROOT / "worker.py")],
         cwd=ROOT,
         env=values,
@@ -65,6 +66,23 @@ def worker_process(settings: Settings, **env: str) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    # Read all along: a worker that logs more than a pipe holds must never block on it.
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout or ()), daemon=True)
+    reader.start()
+    _worker_output[process.pid] = (lines, reader)
+    return process
+
+
+_worker_output: dict[int, tuple[list[str], threading.Thread]] = {}
+
+
+def worker_output(process: subprocess.Popen) -> str:
+    """What a ``worker_process`` printed, whole once it has exited."""
+    lines, reader = _worker_output[process.pid]
+    if process.poll() is not None:
+        reader.join(10)
+    return "".join(lines)
 
 
 def stop_process(process: subprocess.Popen | None) -> None:

@@ -233,6 +233,22 @@ def test_rate_limit_carries_retry_after(server: ScriptedLLM) -> None:
     assert second.status == 200
 
 
+def test_a_401_can_echo_the_authorization_header(server: ScriptedLLM) -> None:
+    server.add_rule(None, Reply.error(401, "invalid api key", echo_authorization=True), times=1)
+    key = "sk-echo-me-0123456789"
+    model = ChatOpenAI(model="test-model", api_key=key, base_url=server.base_url, max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as err:
+        model.invoke("hi")
+    assert err.value.status_code == 401
+    assert err.value.body["message"] == f"invalid api key: Bearer {key}"
+    assert server.requests[0].error == f"invalid api key: Bearer {key}"
+    # Without the option the key stays out of the error.
+    server.add_rule(None, Reply.error(401, "invalid api key"), times=1)
+    with pytest.raises(openai.AuthenticationError) as err:
+        model.invoke("hi")
+    assert err.value.body["message"] == "invalid api key" and key not in str(err.value)
+
+
 def test_server_error_and_streaming_error(server: ScriptedLLM) -> None:
     server.add_rule(None, Reply.error(500, "upstream exploded"))
     with pytest.raises(openai.InternalServerError) as err:

@@ -15,7 +15,7 @@ from temporalio.client import Client
 from deepagents_temporal.schema import AgentResult
 from deepagents_temporal.settings import Settings
 from scripted_llm import Reply, ScriptedLLM
-from tests.helpers import model_results, start_run, stop_process, worker_process
+from tests.helpers import model_results, start_run, stop_process, worker_output, worker_process
 from worker import build_worker
 
 
@@ -51,12 +51,13 @@ async def test_a_signal_stops_the_worker_cleanly_and_the_run_goes_on(
         handle = await start_run(client, settings)
         held = await asyncio.to_thread(llm.wait_for, lambda r: r.in_flight, 60)
         process.send_signal(sig)
-        output, _ = await asyncio.to_thread(process.communicate, timeout=60)
+        await asyncio.to_thread(process.wait, 60)
     except subprocess.TimeoutExpired:
         stop_process(process)
         raise
     finally:
         stop_process(process)
+    output = worker_output(process)
     assert process.returncode == 0, output
     assert "worker: shutting down" in output
     assert "Traceback" not in output, output
