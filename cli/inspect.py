@@ -16,6 +16,7 @@ from cli.console import say
 from cli.reconnect import TemporalLink
 from cli.results import report_result
 from cli.services import Origin, Services, open_database_only, open_services, workflow_pollers
+from cli.waits import retries
 from deepagents_temporal import pgstore
 from deepagents_temporal.schema import Progress
 from deepagents_temporal.service_errors import SERVICE_EXIT_CODE, temporal_error
@@ -71,6 +72,9 @@ async def status(run_id: str) -> int:
                     say(f"  - [{todo.status}] {todo.content}")
             for child in progress.children:
                 say(f"sub-agent {child.subagent_type}: {child.status} ({child.workflow_id})")
+        for workflow_id, retrying in await _retrying(services, description, progress):
+            for line in retrying:
+                say(f"retrying ({workflow_id}) {line}", style="yellow")
         link = services.run_link(run_id)
         if link:
             say(f"Temporal UI: {link}")
@@ -78,6 +82,22 @@ async def status(run_id: str) -> int:
         if link and note:
             say(note, style="yellow")
         return 0
+
+
+async def _retrying(
+    services: Services, description: WorkflowExecutionDescription, progress: Progress | None
+) -> list[tuple[str, list[str]]]:
+    """Activities of the run and its running sub-agents that wait for another attempt."""
+    found = [(description.id, await retries(services.client, description))]
+    for child in progress.children if progress else []:
+        if child.status != "running":
+            continue
+        try:
+            child_description = await services.client.get_workflow_handle(child.workflow_id).describe()
+        except RPCError:
+            continue
+        found.append((child.workflow_id, await retries(services.client, child_description)))
+    return [(workflow_id, lines) for workflow_id, lines in found if lines]
 
 
 async def result(run_id: str) -> int:

@@ -78,6 +78,26 @@ async def model_waits(client: Client, workflow_id: str, description: WorkflowExe
     return waits
 
 
+async def retries(client: Client, description: WorkflowExecutionDescription) -> list[str]:
+    """The activities of one workflow that failed and wait for their next attempt, and why.
+
+    An outage (PostgreSQL or S3 down) is retried with backoff; this is where a
+    person sees what the run waits for ("record: attempt 12, waiting for PostgreSQL ...").
+    """
+    lines = []
+    for pending in description.raw_description.pending_activities:
+        if pending.attempt < 2 or not pending.HasField("last_failure"):
+            continue
+        try:
+            # Through the client's converter: failures may be encrypted (DEEPAGENT_PAYLOAD_KEY).
+            failure = await client.data_converter.decode_failure(pending.last_failure)
+            reason = getattr(failure, "message", None) or str(failure)
+        except Exception:  # noqa: BLE001 - the attempt count is worth showing anyway
+            reason = pending.last_failure.message
+        lines.append(f"{pending.activity_type.name}: attempt {pending.attempt}, last error: {reason}")
+    return lines
+
+
 class WaitNotices:
     """Which waits deserve a line now (each model wait once past 5 s, then every 30 s)."""
 

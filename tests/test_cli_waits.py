@@ -21,9 +21,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 from rich.console import Console
+from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.worker import Worker
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor, Worker
 
 from cli.live_view import RunWatcher, render_panel
 from cli.waits import ModelWait
@@ -163,3 +164,51 @@ async def test_bad_option_values_are_usage_errors(args: list[str], message: str,
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+class _PostgresDown(Interceptor):
+    """`record` fails the way an unreachable PostgreSQL does, until ``healed``."""
+
+    def __init__(self) -> None:
+        self.healed = False
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        outer = self
+
+        class _Inbound(ActivityInboundInterceptor):
+            async def execute_activity(self, input: ExecuteActivityInput) -> object:
+                if activity.info().activity_type == "record" and not outer.healed:
+                    raise ConnectionRefusedError("waiting for PostgreSQL at 127.0.0.1:9: connection refused")
+                return await super().execute_activity(input)
+
+        return _Inbound(next)
+
+
+async def test_status_says_what_a_retrying_activity_waits_for(
+    client: Client, settings: Settings, llm: ScriptedLLM, pool: asyncpg.Pool
+) -> None:
+    outage = _PostgresDown()
+    async with await build_worker(client, settings, pool, interceptors=[outage]):
+        handle = await start_run(client, settings)
+        try:
+            # The first row's write has failed at least once and waits for its next attempt.
+            for _ in range(600):
+                pending = (await handle.describe()).raw_description.pending_activities
+                if any(p.activity_type.name == "record" and p.attempt >= 2 for p in pending):
+                    break
+                await asyncio.sleep(0.1)
+            status = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, str(ROOT / "starter.py"), "status", handle.id],
+                env=cluster_env(settings),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert status.returncode == 0, status.stdout + status.stderr
+            assert re.search(r"record: attempt \d+, last error: .*PostgreSQL at 127\.0\.0\.1:9", status.stdout), (
+                status.stdout
+            )
+        finally:
+            outage.healed = True
+        assert (await handle.result()).answer.strip()
