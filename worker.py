@@ -23,10 +23,13 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker, WorkflowRunner
 
 from activities.files import FileActivities
+from activities.keepalive import HeartbeatKeepalive
 from activities.model import ModelActivities
 from activities.records import RecordActivities
 from deepagents_temporal import pgstore
+from deepagents_temporal.answers import AnswerStore
 from deepagents_temporal.conversation import ConversationStore
+from deepagents_temporal.retries import HEARTBEAT_THROTTLE
 from deepagents_temporal.s3 import ensure_bucket
 from deepagents_temporal.services import connect, hard_exit, open_database, s3_client
 from deepagents_temporal.settings import Settings, load_settings
@@ -69,7 +72,7 @@ async def build_worker(
         pool = await open_database(settings)
     records = RecordActivities(pool)
     conversations = ConversationStore(s3, settings.s3_bucket)
-    models = ModelActivities(settings, conversations, records)
+    models = ModelActivities(settings, conversations, records, AnswerStore(s3, settings.s3_bucket))
     files = FileActivities(s3, settings.s3_bucket, conversations, pgstore.PostgresStore(pool))
     return Worker(
         client,
@@ -81,7 +84,10 @@ async def build_worker(
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
         workflow_failure_exception_types=WORKFLOW_FAILURE_EXCEPTION_TYPES,
         graceful_shutdown_timeout=timedelta(seconds=5),
-        interceptors=interceptors,
+        # Every activity heartbeats while it runs, so a lost one is noticed
+        # within its heartbeat timeout (deepagents_temporal/retries.py).
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        interceptors=[HeartbeatKeepalive(), *interceptors],
         **({"workflow_runner": workflow_runner} if workflow_runner else {}),
     )
 

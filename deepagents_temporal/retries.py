@@ -11,9 +11,17 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
-# A model call lost with its worker is retried after this, not after the whole
-# start-to-close timeout.
-MODEL_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
+# Every activity has this heartbeat timeout and heartbeats while it runs
+# (activities/keepalive.py): one lost with its worker is retried after this,
+# not after its whole start-to-close timeout. Long enough to ride out a
+# restart of the Temporal server (heartbeats cannot reach it meanwhile).
+ACTIVITY_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
+MODEL_HEARTBEAT_TIMEOUT = ACTIVITY_HEARTBEAT_TIMEOUT
+# Workers send a running activity's heartbeat at least this often (the SDK
+# throttles to 80% of the heartbeat timeout otherwise, too close to it).
+HEARTBEAT_THROTTLE = timedelta(seconds=1)
+# A workflow task lost with its worker is retried after this (Temporal's default: 10 s).
+WORKFLOW_TASK_TIMEOUT = timedelta(seconds=5)
 # Attempts lost to worker crashes do not move along the chain (the activity
 # sees no recorded error for them), so the policy leaves room for a few.
 CRASH_ALLOWANCE = 3

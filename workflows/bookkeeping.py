@@ -18,7 +18,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.records import RecordActivities
     from deepagents_temporal.pgstore.records import ArtifactRecord, DecisionKind, DecisionRecord, RunRecord, RunStatus
-    from deepagents_temporal.retries import STORAGE_RETRY_POLICY
+    from deepagents_temporal.retries import ACTIVITY_HEARTBEAT_TIMEOUT, STORAGE_RETRY_POLICY
     from deepagents_temporal.schema import ArtifactInfo, RecordBatch, TokenUsage
 
 MAX_RECORDED_REQUEST = 10_000
@@ -105,6 +105,7 @@ class RunBookkeeping:
                 RecordActivities.record,
                 self._batch,
                 start_to_close_timeout=timedelta(seconds=30),
+                heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
                 retry_policy=STORAGE_RETRY_POLICY,
                 summary="record to PostgreSQL",
             )
