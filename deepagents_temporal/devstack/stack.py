@@ -5,7 +5,8 @@ attach to it from another process, and delete its data.
 credentials, starts the three servers concurrently and writes ``stack.json``
 for :func:`read_running_stack`.  :meth:`DevStack.restart` stops one server and
 starts it again on its data and ports (what a crash or an upgrade of that one
-server looks like to its clients).  Stacks still running at interpreter exit
+server looks like to its clients); :meth:`DevStack.stopped` keeps it down for
+the length of a block.  Stacks still running at interpreter exit
 are stopped by an atexit hook.
 """
 
@@ -21,7 +22,7 @@ import string
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,14 +140,15 @@ class DevStack:
         finally:
             self._finish_cleanup()
 
-    async def restart(self, server: str, *, down_for: float = 0.0) -> None:
-        """Stop one server of this stack, keep it down ``down_for`` seconds, and
-        start it again on the same data and ports; returns once it answers.
+    @contextlib.asynccontextmanager
+    async def stopped(self, server: str) -> AsyncIterator[None]:
+        """Stop one server of this stack for the duration of the block, then start
+        it again on the same data and ports (returns once it answers).
 
         ``server`` is ``"temporal"``, ``"s3"`` or ``"postgres"``.  Clients keep
         their addresses (a port taken meanwhile by another program would move
         the server: the stack's addresses then say where).  Only the process
-        that started the stack can restart its servers.
+        that started the stack can stop and restart its servers.
         """
         if server not in _STARTERS:
             raise ValueError(f"unknown server {server!r}: one of {', '.join(_STARTERS)}")
@@ -159,11 +161,19 @@ class DevStack:
         self._procs.remove(proc)
         await terminate(proc)
         ctx.ports.taken.difference_update(_ports_of(ctx.config, server))
-        if down_for > 0:
-            await asyncio.sleep(down_for)
-        await _STARTERS[server](ctx)
-        self.logs = {p.name: str(p.log_path) for p in self._procs}
-        _write_stack_file(self, ctx.config)
+        try:
+            yield
+        finally:
+            if not self._stopped:
+                await _STARTERS[server](ctx)
+                self.logs = {p.name: str(p.log_path) for p in self._procs}
+                _write_stack_file(self, ctx.config)
+
+    async def restart(self, server: str, *, down_for: float = 0.0) -> None:
+        """Stop one server, keep it down ``down_for`` seconds and start it again (see :meth:`stopped`)."""
+        async with self.stopped(server):
+            if down_for > 0:
+                await asyncio.sleep(down_for)
 
     def _stop_sync(self) -> None:
         """Best-effort synchronous stop (interpreter exit)."""
