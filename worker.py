@@ -80,8 +80,9 @@ async def build_worker(
         workflows=workflows,
         activities=activities(models, files, records),
         # A dead worker's cached workflows move to another worker after this,
-        # instead of the 10 s default.
-        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
+        # instead of the 10 s default (a live worker polls its sticky queue at
+        # once; missing it only costs a replay of the history).
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=1),
         workflow_failure_exception_types=WORKFLOW_FAILURE_EXCEPTION_TYPES,
         graceful_shutdown_timeout=timedelta(seconds=5),
         # Every activity heartbeats while it runs, so a lost one is noticed

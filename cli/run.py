@@ -11,6 +11,7 @@ from cli.live_view import follow
 from cli.results import report_result
 from cli.services import open_services
 from deepagents_temporal.profiles import UnknownProfileError, get_profile
+from deepagents_temporal.retries import WORKFLOW_TASK_TIMEOUT
 from deepagents_temporal.schema import AgentInput, AgentResult
 from deepagents_temporal.settings import load_settings
 
@@ -37,6 +38,7 @@ async def run(request: str, *, profile: str, max_steps: int | None, user: str | 
             id=run_id,
             task_queue=services.settings.temporal_task_queue,
             result_type=AgentResult,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
             static_summary=f"{profile}: {request[:200]}",
         )
         say(f"run id: {run_id}")
