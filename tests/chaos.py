@@ -5,26 +5,26 @@ the Temporal and S3 servers are restarted under them.
 
 What it does: an embedded stack of its own in persistent mode (in a temporary
 folder, removed at the end), the scripted model answering every call after
-0.3-1 s, and one ``python worker.py`` at a time. First the S3 server is
-restarted, then the worker killed, then the Temporal dev server restarted (on
-its database file), then the worker killed again and again until every run
-has ended. A restart comes once the runs made progress since the last
-disruption, at a moment a model call is in flight; a kill (SIGKILL, and a new
-worker started at once) once every open run has completed a model call with
-the current worker, and a random 0.2-1 s later.
+0.3-1 s (``--latency``), and one ``python worker.py`` at a time. First the S3
+server is restarted, then the Temporal dev server (on its database file), then
+the worker is killed again and again until every run has ended. Each
+disruption comes once every open run has completed a model call since the last
+one, and a random 0.2-1 s later: a restart at a moment a model call is in
+flight, a kill with SIGKILL and a new worker started at once.
 
 A kill lands while model calls are in flight, never in the few milliseconds
 between an answer's last byte and the worker keeping it in the bucket: the
 scripted model holds all answers for that moment (``ScriptedLLM.paused``). A
 call lost in those milliseconds is made again (no design keeps an answer it
 has not yet received); ``--kill-anywhere`` lets kills land there too and shows
-how often that happens. When every run has
-ended it checks what a user would: every run COMPLETED; every expected artifact
-in the bucket with the sha256 the store recorded; the store's statuses equal
-Temporal's; no completed model call made twice (the scripted model's request
-log). Then it prints the figures: runs, kills, restarts, repeated model calls,
-and the time from each new worker's start to each open run's next completed
-model call (median, max).
+how often that happens.
+
+When every run has ended it checks what a user would: every run COMPLETED;
+every expected artifact in the bucket with the sha256 the store recorded; the
+store's statuses equal Temporal's; no completed model call made twice (the
+scripted model's request log). Then it prints the figures: runs, kills,
+restarts, repeated model calls, and the time from each new worker's start to
+each open run's next completed model call (median, max).
 
 ``tests/test_chaos.py`` runs it with 5 runs and asserts every check.
 """
@@ -65,11 +65,13 @@ from deepagents_temporal.settings import Settings
 from scripted_llm import ChatRequest, Reply, RequestRecord, ScriptedLLM
 from tests.helpers import QA_REQUEST, stop_process, worker_process
 
-# How long the scripted model takes per call: one of these, chosen by the request.
-LATENCIES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+# How long the scripted model takes per call, by default: spread evenly over
+# this range, chosen by the request (a retried call takes as long).
+LATENCY = (0.3, 1.0)
+_LATENCY_STEPS = 8
 JITTER = (0.2, 1.0)  # seconds between the progress a disruption waits for and the disruption
 # The disruptions, in order; then kills until every run has ended.
-DISRUPTIONS = ("s3", "kill", "temporal")  # then kills
+DISRUPTIONS = ("s3", "temporal")  # then kills
 PROGRESS_WAIT = 120.0  # at most this long for every open run to progress with a worker
 RUN_TIMEOUT = timedelta(minutes=30)
 _RUN_MARK = re.compile(r"\(chaos run (\d+)\)")
@@ -117,7 +119,7 @@ class ChaosReport:
 
 
 def _latency_bucket(request: ChatRequest) -> int:
-    return int(request.key[:8], 16) % len(LATENCIES)
+    return int(request.key[:8], 16) % _LATENCY_STEPS
 
 
 def _run_of(record: RequestRecord) -> int | None:
@@ -216,15 +218,13 @@ class _Chaos:
     def open_runs(self) -> set[int]:
         return set(range(len(self.handles))) - set(self.closed)
 
-    async def wait_for_progress(self, since: float, *, every_run: bool) -> None:
-        """Until every open run (or, without ``every_run``, any run) completed a
-        model call after ``since``, or ended."""
+    async def wait_for_progress(self, since: float) -> None:
+        """Until every open run completed a model call after ``since``, or ended."""
         deadline = time.monotonic() + PROGRESS_WAIT
         while time.monotonic() < deadline:
             await self.refresh_closed()
             progressed = {_run_of(r) for r in self.llm.requests if r.ok and (r.finished or 0) > since}
-            waiting = self.open_runs() - progressed
-            if not waiting or (not every_run and progressed & self.open_runs()):
+            if not self.open_runs() - progressed:
                 return
             await asyncio.sleep(0.2)
         self.report.problems.append(f"runs {sorted(self.open_runs())} made no model call within {PROGRESS_WAIT:.0f} s")
@@ -260,6 +260,7 @@ async def run_chaos(
     data_dir: Path,
     *,
     seed: int | None = None,
+    latency: tuple[float, float] = LATENCY,
     kill_anywhere: bool = False,
     say: Callable[[str], None] = print,
 ) -> ChaosReport:
@@ -267,7 +268,9 @@ async def run_chaos(
     t0 = time.monotonic()
     llm = ScriptedLLM()
     llm.start()
-    for index, delay in enumerate(LATENCIES):
+    low, high = latency
+    for index in range(_LATENCY_STEPS):
+        delay = low + (high - low) * index / (_LATENCY_STEPS - 1)
         llm.add_rule(lambda r, index=index: _latency_bucket(r) == index, Reply.hold(delay))
     stack = await start_dev_stack(data_dir, log=say)
     worker: _Worker | None = None
@@ -293,9 +296,9 @@ async def run_chaos(
         since, disruptions = worker.starts[-1], 0
         while chaos.open_runs():
             step = DISRUPTIONS[disruptions] if disruptions < len(DISRUPTIONS) else "kill"
-            # A kill waits for every open run to progress with the current worker
-            # (so each kill's resume times are complete); a restart for any run.
-            await chaos.wait_for_progress(worker.starts[-1] if step == "kill" else since, every_run=step == "kill")
+            # Every open run has recovered from the last disruption before the next
+            # (so a kill's resume times are complete, and measure that kill alone).
+            await chaos.wait_for_progress(since)
             await asyncio.sleep(chaos.rng.uniform(*JITTER))
             await chaos.refresh_closed()
             if not chaos.open_runs():
@@ -416,6 +419,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50, help="concurrent qa runs (default 50)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the kill timing")
     parser.add_argument(
+        "--latency",
+        type=float,
+        nargs=2,
+        default=LATENCY,
+        metavar=("MIN", "MAX"),
+        help="seconds the scripted model takes per call (default 0.3 1.0)",
+    )
+    parser.add_argument(
         "--kill-anywhere",
         action="store_true",
         help="kill also in the milliseconds between a model answer's last byte and the worker keeping it "
@@ -424,8 +435,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if not 0 <= args.latency[0] <= args.latency[1]:
+        parser.error("--latency needs 0 <= MIN <= MAX")
     data_dir = Path(tempfile.mkdtemp(prefix="deepagents-chaos-"))
-    report = asyncio.run(run_chaos(args.runs, data_dir / "stack", seed=args.seed, kill_anywhere=args.kill_anywhere))
+    report = asyncio.run(
+        run_chaos(
+            args.runs, data_dir / "stack", seed=args.seed, latency=tuple(args.latency), kill_anywhere=args.kill_anywhere
+        )
+    )
     shutil.rmtree(data_dir, ignore_errors=True)
     print(report.figures(), flush=True)
     hard_exit(1 if report.problems else 0)
