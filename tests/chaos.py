@@ -6,8 +6,9 @@ the Temporal and S3 servers are restarted under them.
 What it does: an embedded stack of its own in persistent mode (in a temporary
 folder, removed at the end), the scripted model answering every call after
 0.3-1 s (``--latency``), and one ``python worker.py`` at a time. First the S3
-server is restarted, then the Temporal dev server (on its database file), then
-the worker is killed again and again until every run has ended. Each
+server is restarted, then the worker killed, then the Temporal dev server
+restarted (on its database file), then the worker killed again and again
+until every run has ended. Each
 disruption comes once every open run has completed a model call since the last
 one, and a random 0.2-1 s later: a restart at a moment a model call is in
 flight, a kill with SIGKILL and a new worker started at once.
@@ -71,7 +72,7 @@ LATENCY = (0.3, 1.0)
 _LATENCY_STEPS = 8
 JITTER = (0.2, 1.0)  # seconds between the progress a disruption waits for and the disruption
 # The disruptions, in order; then kills until every run has ended.
-DISRUPTIONS = ("s3", "temporal")  # then kills
+DISRUPTIONS = ("s3", "kill", "temporal")  # then kills
 PROGRESS_WAIT = 120.0  # at most this long for every open run to progress with a worker
 RUN_TIMEOUT = timedelta(minutes=30)
 _RUN_MARK = re.compile(r"\(chaos run (\d+)\)")
@@ -95,6 +96,14 @@ class ChaosReport:
     boot_seconds: list[float] = field(default_factory=list)
     elapsed_seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+
+    def add(self, other: ChaosReport) -> None:
+        """Another round's figures added to these."""
+        for name in ("runs", "completed", "kills", "model_calls", "repeated_calls", "elapsed_seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.restarts.update(other.restarts)
+        for name in ("resume_seconds", "first_call_seconds", "boot_seconds", "problems"):
+            getattr(self, name).extend(getattr(other, name))
 
     def figures(self) -> str:
         def spread(values: list[float]) -> str:
@@ -418,6 +427,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=50, help="concurrent qa runs (default 50)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the kill timing")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat with a fresh stack, figures over all (default 1)")
     parser.add_argument(
         "--latency",
         type=float,
@@ -437,15 +447,23 @@ def main() -> None:
         parser.error("--runs must be at least 1")
     if not 0 <= args.latency[0] <= args.latency[1]:
         parser.error("--latency needs 0 <= MIN <= MAX")
-    data_dir = Path(tempfile.mkdtemp(prefix="deepagents-chaos-"))
-    report = asyncio.run(
-        run_chaos(
-            args.runs, data_dir / "stack", seed=args.seed, latency=tuple(args.latency), kill_anywhere=args.kill_anywhere
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    total = ChaosReport()
+    for round_ in range(args.rounds):
+        data_dir = Path(tempfile.mkdtemp(prefix="deepagents-chaos-"))
+        seed = None if args.seed is None else args.seed + round_
+        report = asyncio.run(
+            run_chaos(
+                args.runs, data_dir / "stack", seed=seed, latency=tuple(args.latency), kill_anywhere=args.kill_anywhere
+            )
         )
-    )
-    shutil.rmtree(data_dir, ignore_errors=True)
-    print(report.figures(), flush=True)
-    hard_exit(1 if report.problems else 0)
+        shutil.rmtree(data_dir, ignore_errors=True)
+        if args.rounds > 1:
+            print(f"round {round_ + 1}:\n{report.figures()}\n", flush=True)
+        total.add(report)
+    print(total.figures(), flush=True)
+    hard_exit(1 if total.problems else 0)
 
 
 if __name__ == "__main__":
