@@ -258,7 +258,16 @@ class _Chaos:
         return sum(1 for obj in objects if "/answers/" in (obj.object_name or ""))
 
     async def restart_while_a_call_is_in_flight(self, server: str) -> None:
-        await asyncio.to_thread(self.llm.wait_for, lambda r: r.in_flight, PROGRESS_WAIT)
+        """Restart ``server`` at a moment a model call is in flight (skipped when
+        the open runs make no more model calls)."""
+        deadline, checked = time.monotonic() + PROGRESS_WAIT, 0.0
+        while not any(r.in_flight for r in self.llm.requests):
+            if time.monotonic() - checked > 0.5:
+                await self.refresh_closed()
+                checked = time.monotonic()
+                if not self.open_runs() or checked > deadline:
+                    return
+            await asyncio.sleep(0.02)
         self.events.append((time.time(), f"{server} stopping"))
         await self.stack.restart(server)
         self.report.restarts[server] += 1
