@@ -9,7 +9,7 @@ the workflow skips it for the rest of the run.
 
 An answer is paid for once: as soon as it arrives it is stored by step in the
 bucket (``deepagents_temporal/answers.py``) next to the transcript segment, and
-an attempt that fails after that sends it in its heartbeat details. A later
+an attempt that fails after that sends it (up to 100 KB) in its heartbeat details. A later
 attempt returns the kept answer instead of asking the model again. A bucket
 outage is waited out within the attempt (``STORAGE_PATIENCE``), heartbeating.
 """
@@ -57,6 +57,9 @@ MAX_TOOL_RESULT_CHARS = 100_000
 # Tool-call arguments longer than this stay in the stored reply, not in history.
 MAX_INLINE_ARGS_BYTES = 1024
 RETRY_AFTER_CAP_SECONDS = 60.0
+# Answers up to this size also ride in the heartbeat details (payloads over
+# 128 KB go to the bucket through ExternalStorage, see services.py).
+MAX_HEARTBEAT_ANSWER_BYTES = 100_000
 # How long one attempt waits for an unreachable bucket before it fails (and
 # Temporal retries it, the model's answer kept).
 STORAGE_PATIENCE = timedelta(seconds=30)
@@ -255,7 +258,11 @@ class ModelActivities:
         else:
             activity.logger.info("reusing the answer %s gave on attempt %d", kept.model, kept.attempt)
             records_written = await self._write_records(request)
-        details.note(answer=kept.model_dump(mode="json"))
+        answer = kept.model_dump(mode="json")
+        # A larger one would be offloaded to the bucket by the data converter,
+        # which fails when the bucket is what is down: it is kept by step only.
+        if len(json.dumps(answer)) <= MAX_HEARTBEAT_ANSWER_BYTES:
+            details.note(answer=answer)
         try:
             transcript = await self._keep(request, kept, details)
         except BaseException:
