@@ -26,12 +26,15 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker, WorkflowRunner
 
 from activities.files import FileActivities
+from activities.keepalive import HeartbeatKeepalive
 from activities.model import ModelActivities
 from activities.records import RecordActivities
 from deepagents_temporal import pgstore
+from deepagents_temporal.answers import AnswerStore
 from deepagents_temporal.conversation import ConversationStore
 from deepagents_temporal.redaction import register_secrets
 from deepagents_temporal.redaction_hooks import RedactingInterceptor, install_log_redaction
+from deepagents_temporal.retries import HEARTBEAT_THROTTLE
 from deepagents_temporal.s3 import ensure_bucket
 from deepagents_temporal.service_errors import debug_requested, gather_checked, report, require_settings
 from deepagents_temporal.services import connect, hard_exit, open_database, s3_client, temporal_runtime
@@ -79,7 +82,7 @@ async def build_worker(
         pool = await open_database(settings)
     records = RecordActivities(pool)
     conversations = ConversationStore(s3, settings.s3_bucket)
-    models = ModelActivities(settings, conversations, records)
+    models = ModelActivities(settings, conversations, records, AnswerStore(s3, settings.s3_bucket))
     files = FileActivities(s3, settings.s3_bucket, conversations, pgstore.PostgresStore(pool))
     return Worker(
         client,
@@ -87,11 +90,15 @@ async def build_worker(
         workflows=workflows,
         activities=activities(models, files, records),
         # A dead worker's cached workflows move to another worker after this,
-        # instead of the 10 s default.
-        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
+        # instead of the 10 s default (a live worker polls its sticky queue at
+        # once; missing it only costs a replay of the history).
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=1),
         workflow_failure_exception_types=WORKFLOW_FAILURE_EXCEPTION_TYPES,
         graceful_shutdown_timeout=timedelta(seconds=5),
-        interceptors=[RedactingInterceptor(), *interceptors],
+        # Every activity heartbeats while it runs, so a lost one is noticed
+        # within its heartbeat timeout (deepagents_temporal/retries.py).
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        interceptors=[RedactingInterceptor(), HeartbeatKeepalive(), *interceptors],
         **({"workflow_runner": workflow_runner} if workflow_runner else {}),
     )
 

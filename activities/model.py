@@ -4,28 +4,42 @@ Model fallback is this activity's retry policy. Each attempt records its error
 in the heartbeat details, which Temporal hands to the next attempt; the next
 attempt moves to the next model in the chain. An attempt that was lost without
 recording an error (its worker died) retries the same model, so a crash does
-not burn a fallback.
+not burn a fallback. A 401 or 404 marks the model unhealthy in the result, and
+the workflow skips it for the rest of the run.
+
+An answer is paid for once: as soon as it arrives it is stored by step in the
+bucket (``deepagents_temporal/answers.py``) next to the transcript segment, and
+an attempt that fails after that sends it (up to 100 KB) in its heartbeat details. A later
+attempt returns the kept answer instead of asking the model again. A bucket
+outage is waited out within the attempt (``STORAGE_PATIENCE``), heartbeating.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
 import asyncpg
 import httpx
 import openai
+import urllib3
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_openai import ChatOpenAI
+from minio.error import InvalidResponseError, S3Error, ServerError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.records import RecordActivities
+from deepagents_temporal.answers import AnswerStore
 from deepagents_temporal.conversation import ConversationStore
 from deepagents_temporal.redaction import redact
 from deepagents_temporal.retries import ALL_MODELS_FAILED, MALFORMED_REQUEST
 from deepagents_temporal.schema import (
+    KeptAnswer,
     Message,
     ModelAttemptError,
     ModelCallInput,
@@ -35,7 +49,7 @@ from deepagents_temporal.schema import (
 )
 from deepagents_temporal.settings import Settings
 
-HEARTBEAT_EVERY = timedelta(seconds=1)
+T = TypeVar("T")
 # A slow database must not hold up a model call: its rows are kept and retried.
 RECORD_TIMEOUT_SECONDS = 5.0
 # A tool result longer than this reaches the model as its head and tail; the
@@ -44,6 +58,12 @@ MAX_TOOL_RESULT_CHARS = 100_000
 # Tool-call arguments longer than this stay in the stored reply, not in history.
 MAX_INLINE_ARGS_BYTES = 1024
 RETRY_AFTER_CAP_SECONDS = 60.0
+# Answers up to this size also ride in the heartbeat details (payloads over
+# 128 KB go to the bucket through ExternalStorage, see services.py).
+MAX_HEARTBEAT_ANSWER_BYTES = 100_000
+# How long one attempt waits for an unreachable bucket before it fails (and
+# Temporal retries it, the model's answer kept).
+STORAGE_PATIENCE = timedelta(seconds=30)
 
 
 def to_langchain(messages: list[Message]) -> list[BaseMessage]:
@@ -144,19 +164,55 @@ def describe_error(err: BaseException) -> tuple[str, float | None, bool]:
     return f"{type(err).__name__}: {err}", None, True
 
 
+def marks_model_unhealthy(err: BaseException) -> bool:
+    """A 401 (bad key) or 404 (no such model): that model answers the same for the rest of the run."""
+    return isinstance(err, openai.APIStatusError) and err.status_code in (401, 404)
+
+
+# S3 error codes of a bucket that is failing or not there, as opposed to refusing this request.
+_OUTAGE_CODES = frozenset({"ServiceUnavailable", "SlowDown", "InternalError", "RequestTimeout", "NoSuchBucket"})
+
+
+def _is_storage_outage(err: BaseException) -> bool:
+    if isinstance(err, (urllib3.exceptions.HTTPError, OSError, ServerError, InvalidResponseError)):
+        return True
+    return isinstance(err, S3Error) and err.code in _OUTAGE_CODES
+
+
 class _ModelError(Exception):
     """Wraps (as __cause__) an error of the model call itself, as opposed to storage."""
+
+
+class _Details:
+    """This attempt's heartbeat details: the earlier attempts' errors and, once
+    it arrived, the answer. The keepalive interceptor (activities/keepalive.py)
+    repeats what was last sent; Temporal hands the details to the next attempt."""
+
+    def __init__(self, errors: list[ModelAttemptError]) -> None:
+        self._value: dict = {"errors": [e.model_dump() for e in errors]}
+
+    def note(self, **fields: object) -> None:
+        """Changed here, sent with the next ``send``."""
+        self._value.update(fields)
+
+    def send(self) -> None:
+        activity.heartbeat(dict(self._value))
 
 
 class ModelActivities:
     """Holds the worker-side settings (API key, base URL): never in workflow inputs."""
 
     def __init__(
-        self, settings: Settings, conversations: ConversationStore, records: RecordActivities | None = None
+        self,
+        settings: Settings,
+        conversations: ConversationStore,
+        records: RecordActivities | None = None,
+        answers: AnswerStore | None = None,
     ) -> None:
         self._settings = settings
         self._conversations = conversations
         self._records = records
+        self._answers = answers
         # One client per (model, timeout): reuses its HTTP connection pool.
         self._clients: dict[tuple[str, float], ChatOpenAI] = {}
 
@@ -177,40 +233,79 @@ class ModelActivities:
             stream_usage=True,
         )
 
+    def _chain(self, request: ModelCallInput) -> list[str]:
+        """The run's chain, else this worker's settings without the models the run skips."""
+        if request.model_chain:
+            return request.model_chain
+        own = self._settings.model_chain
+        return [m for m in own if m not in request.skip_models] or own
+
     @activity.defn(name="call_model")
     async def call_model(self, request: ModelCallInput) -> ModelCallResult:
         info = activity.info()
-        previous: list[ModelAttemptError] = []
-        if info.heartbeat_details:
-            previous = [ModelAttemptError.model_validate(e) for e in info.heartbeat_details[0].get("errors", [])]
-        # The run may name its chain; otherwise it is this worker's settings.
-        chain = request.model_chain or self._settings.model_chain
+        earlier: dict = info.heartbeat_details[0] if info.heartbeat_details else {}
+        previous = [ModelAttemptError.model_validate(e) for e in earlier.get("errors", [])]
+        chain = self._chain(request)
         model = chain[len(previous) % len(chain)]
-        # No heartbeat up front (it would cost a server call per step): the
-        # details that matter, the earlier attempts' errors, persist anyway.
-        attempt = asyncio.ensure_future(self._attempt(request, model, previous))
+        details = _Details(previous)
+        kept = await self._kept_answer(request, earlier, previous)
+        if kept is None:
+            try:
+                kept, records_written = await self._ask(request, model)
+            except _ModelError as failure:
+                raise self._next_attempt_error(
+                    failure.__cause__ or failure, model, chain, previous, request.rounds
+                ) from None
+        else:
+            activity.logger.info("reusing the answer %s gave on attempt %d", kept.model, kept.attempt)
+            records_written = await self._write_records(request)
+        answer = kept.model_dump(mode="json")
+        # A larger one would be offloaded to the bucket by the data converter,
+        # which fails when the bucket is what is down: it is kept by step only.
+        if len(json.dumps(answer)) <= MAX_HEARTBEAT_ANSWER_BYTES:
+            details.note(answer=answer)
         try:
-            # Heartbeats cover the whole attempt (storage included), so only a
-            # dead worker, never a slow bucket, makes Temporal retry a call.
-            while True:
-                done, _ = await asyncio.wait({attempt}, timeout=HEARTBEAT_EVERY.total_seconds())
-                if done:
-                    break
-                activity.heartbeat({"errors": [e.model_dump() for e in previous], "calling": model})
-            return attempt.result()
-        except asyncio.CancelledError:
-            attempt.cancel()
+            transcript = await self._keep(request, kept, details)
+        except BaseException:
+            # This attempt fails with the answer in hand: its heartbeat details go
+            # to Temporal with the failure (the SDK flushes them first).
+            details.send()
             raise
-        except _ModelError as failure:
-            raise self._next_attempt_error(
-                failure.__cause__ or failure, model, chain, previous, request.rounds
-            ) from None
+        return ModelCallResult(
+            message=_elide_large_args(kept.message, transcript, set(request.workflow_tools)),
+            transcript=transcript,
+            tools_digest=kept.tools_digest,
+            records_written=records_written,
+            model=kept.model,
+            attempt=kept.attempt,
+            returned_on_attempt=info.attempt if info.attempt != kept.attempt else None,
+            usage=kept.usage,
+            failed_attempts=previous,
+            unhealthy_models=list(dict.fromkeys(e.model for e in previous if e.unhealthy and e.model != kept.model)),
+        )
 
-    async def _attempt(self, request: ModelCallInput, model: str, previous: list[ModelAttemptError]) -> ModelCallResult:
+    async def _kept_answer(
+        self, request: ModelCallInput, earlier: dict, previous: list[ModelAttemptError]
+    ) -> KeptAnswer | None:
+        """The answer an earlier attempt received before it failed or was lost, if any."""
+        if earlier.get("answer"):
+            return KeptAnswer.model_validate(earlier["answer"])
+        info = activity.info()
+        # Attempt 1 has no earlier attempt; one that follows a model error had no answer.
+        if info.attempt == 1 or self._answers is None or (previous and previous[-1].attempt == info.attempt - 1):
+            return None
+        return await self._storage("look for a kept answer", self._answers.find, self._step_key(request))
+
+    def _step_key(self, request: ModelCallInput) -> str:
+        info = activity.info()
+        return AnswerStore.key(request.run_id, info.workflow_run_id, info.activity_id)
+
+    async def _ask(self, request: ModelCallInput, model: str) -> tuple[KeptAnswer, bool]:
+        """Ask ``model`` (its errors raise ``_ModelError``)."""
         # Off the critical path: the rows are written while the model thinks.
         recording = asyncio.ensure_future(self._write_records(request))
         try:
-            conversation, tools, tools_digest = await asyncio.to_thread(self._prepare, request)
+            conversation, tools, tools_digest = await self._storage("read the conversation", self._prepare, request)
             llm = self._chat_model(model, request.request_timeout_seconds)
             runnable = llm.bind_tools(tools) if tools else llm
             try:
@@ -223,20 +318,60 @@ class ModelActivities:
                 recording.cancel()
         if not isinstance(ai, AIMessage):
             raise ApplicationError(f"{model} returned {type(ai).__name__}, not an AI message", type="ModelCallFailed")
-        reply = from_langchain(ai)
-        transcript = await asyncio.to_thread(
-            self._conversations.append, request.run_id, request.transcript, [*request.new_messages, reply]
-        )
-        return ModelCallResult(
-            message=_elide_large_args(reply, transcript, set(request.workflow_tools)),
-            transcript=transcript,
-            tools_digest=tools_digest,
-            records_written=records_written,
+        answer = KeptAnswer(
             model=model,
             attempt=activity.info().attempt,
+            message=from_langchain(ai),
             usage=_usage(ai),
-            failed_attempts=previous,
+            tools_digest=tools_digest,
         )
+        return answer, records_written
+
+    async def _keep(self, request: ModelCallInput, kept: KeptAnswer, details: _Details) -> str:
+        """Store the answer by step (so a lost worker or Temporal server does not
+        lose it) and in the conversation; returns the new transcript segment."""
+        storing = [
+            self._storage(
+                "store the transcript",
+                self._conversations.append,
+                request.run_id,
+                request.transcript,
+                [*request.new_messages, kept.message],
+                on_outage=details.send,
+            )
+        ]
+        if self._answers is not None and kept.attempt == activity.info().attempt:
+            storing.append(
+                self._storage(
+                    "keep the answer", self._answers.keep, self._step_key(request), kept, on_outage=details.send
+                )
+            )
+        transcript, *_ = await asyncio.gather(*storing)
+        return transcript
+
+    async def _storage(
+        self, what: str, call: Callable[..., T], *args: object, on_outage: Callable[[], None] | None = None
+    ) -> T:
+        """A blocking bucket call in a thread. An outage is waited out within this
+        attempt (the keepalive heartbeats meanwhile), up to ``STORAGE_PATIENCE``;
+        ``on_outage`` runs when the waiting starts."""
+        delay, deadline = 0.2, None
+        while True:
+            try:
+                return await asyncio.to_thread(call, *args)
+            except Exception as err:
+                if not _is_storage_outage(err):
+                    raise
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + STORAGE_PATIENCE.total_seconds()
+                    if on_outage is not None:
+                        on_outage()
+                if now >= deadline:
+                    raise
+                activity.logger.warning("waiting for S3 to %s: %s", what, err)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     def _next_attempt_error(
         self,
@@ -250,7 +385,10 @@ class ModelActivities:
         attempt = activity.info().attempt
         text, retry_after, fixable = describe_error(err)
         text = redact(text)  # a provider may echo the key in its error
-        errors = [*previous, ModelAttemptError(model=model, attempt=attempt, error=text)]
+        errors = [
+            *previous,
+            ModelAttemptError(model=model, attempt=attempt, error=text, unhealthy=marks_model_unhealthy(err)),
+        ]
         activity.heartbeat({"errors": [e.model_dump() for e in errors]})
         activity.logger.warning("model %s failed on attempt %d: %s", model, attempt, text)
         if not fixable:

@@ -12,6 +12,7 @@ from cli.reconnect import TemporalLink
 from cli.results import report_result
 from cli.services import Origin, WorkerPolicy, open_services
 from deepagents_temporal.profiles import UnknownProfileError, get_profile
+from deepagents_temporal.retries import WORKFLOW_TASK_TIMEOUT
 from deepagents_temporal.schema import AgentInput, AgentResult
 from deepagents_temporal.settings import load_settings
 
@@ -56,6 +57,7 @@ async def run(
             id=run_id,
             task_queue=services.settings.temporal_task_queue,
             result_type=AgentResult,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
             static_summary=f"{profile}: {request[:200]}",
         )
         say(f"run id: {run_id}")

@@ -11,12 +11,26 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
-# A model call lost with its worker is retried after this, not after the whole
-# start-to-close timeout.
-MODEL_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
-# Attempts lost to worker crashes do not move along the chain (the activity
-# sees no recorded error for them), so the policy leaves room for a few.
-CRASH_ALLOWANCE = 3
+# Every activity has this heartbeat timeout and heartbeats while it runs
+# (activities/keepalive.py): one lost with its worker is retried after this,
+# not after its whole start-to-close timeout. 3 s: a restarted worker polls
+# after 2-4 s, and the server sees a heartbeat every second, so a 2 s stall
+# of a worker or a restart of the Temporal dev server (about 1.5 s) passes.
+# (Timeouts are not part of what replay compares: changing them is safe for
+# runs in flight, as tests/test_replay.py shows with the committed histories.)
+ACTIVITY_HEARTBEAT_TIMEOUT = timedelta(seconds=3)
+# Workers send a running activity's heartbeat at least this often (the SDK
+# throttles to 80% of the heartbeat timeout otherwise, too close to it).
+HEARTBEAT_THROTTLE = timedelta(seconds=1)
+# A workflow task lost with its worker is retried after this (Temporal's
+# default: 10 s). Set by whoever starts a run (cli/run.py) and for sub-agents;
+# a workflow task takes well under 0.5 s even with 12 runs on 2 CPUs.
+WORKFLOW_TASK_TIMEOUT = timedelta(seconds=5)
+# Attempts lost without a model error (a lost worker, a bucket outage longer
+# than the activity waits, a Temporal restart) do not move along the chain;
+# the policy leaves room for this many. A lost attempt costs no model call:
+# the answer it may have received is kept (activities/model.py).
+CRASH_ALLOWANCE = 10
 # When the workers pick the chain, its length is unknown here; the activity
 # still stops after chain length x rounds model errors.
 UNKNOWN_CHAIN_ATTEMPTS = 30

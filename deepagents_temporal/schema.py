@@ -57,6 +57,9 @@ class ModelCallInput(BaseModel):
     step: int
     # Empty: the worker's DEEPAGENT_MODEL then DEEPAGENT_FALLBACK_MODELS.
     model_chain: list[str] = Field(default_factory=list)
+    # With an empty chain: models of the workers' chain this run no longer asks
+    # (they answered 401 or 404 earlier in the run).
+    skip_models: list[str] = Field(default_factory=list)
     # How many times the whole chain is tried before the call fails for good.
     rounds: int = 2
     # The conversation so far (a stored transcript) plus what came after it.
@@ -77,6 +80,20 @@ class ModelAttemptError(BaseModel):
     model: str
     attempt: int
     error: str
+    # The model answered 401 or 404: it will answer the same for the rest of the run.
+    unhealthy: bool = False
+
+
+class KeptAnswer(BaseModel):
+    """A model's answer as a call_model attempt received it, kept (heartbeat
+    details, and the bucket by step) so a later attempt returns it instead of
+    asking the model again."""
+
+    model: str
+    attempt: int
+    message: Message
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    tools_digest: str | None = None
 
 
 class ModelCallResult(BaseModel):
@@ -87,10 +104,16 @@ class ModelCallResult(BaseModel):
     # False when the database was unreachable: the workflow keeps the rows.
     records_written: bool = True
     model: str
+    # The attempt that got the answer.
     attempt: int
+    # Set when a later attempt returned an answer an earlier one had received
+    # (that attempt failed or was lost after the answer arrived).
+    returned_on_attempt: int | None = None
     usage: TokenUsage = Field(default_factory=TokenUsage)
     # Errors of the earlier attempts of this call (the fallbacks that fired).
     failed_attempts: list[ModelAttemptError] = Field(default_factory=list)
+    # Models that answered 401 or 404 during this call: the run skips them from now on.
+    unhealthy_models: list[str] = Field(default_factory=list)
 
 
 TodoStatus = Literal["pending", "in_progress", "completed"]
@@ -108,6 +131,8 @@ class AgentInput(BaseModel):
     request: str
     # Primary model then fallbacks; empty = the workers' settings decide.
     model_chain: list[str] = Field(default_factory=list)
+    # Models the parent found unhealthy (401, 404): this agent does not ask them.
+    skip_models: list[str] = Field(default_factory=list)
     # The top-level run this agent belongs to (the supervisor's workflow id).
     run_id: str | None = None
     max_steps: int | None = None
@@ -128,6 +153,8 @@ class AgentResult(BaseModel):
     models_used: list[str] = Field(default_factory=list)
     usage: TokenUsage = Field(default_factory=TokenUsage)
     children: list[str] = Field(default_factory=list)
+    # Models this agent skipped (answered 401 or 404), for its parent to skip too.
+    skipped_models: list[str] = Field(default_factory=list)
     # Objects written by this agent and its sub-agents, deliverables included.
     artifacts: list[ArtifactInfo] = Field(default_factory=list)
 

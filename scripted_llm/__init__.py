@@ -6,7 +6,8 @@ real. It serves two purposes:
 
 * tests script replies with :meth:`ScriptedLLM.add_rule` (text, tool calls,
   errors with ``Retry-After`` or echoing the Authorization header, slow
-  replies, unknown models) and inspect
+  replies, unknown models), hold every answer for a moment with
+  :meth:`ScriptedLLM.paused`, and inspect
   :attr:`ScriptedLLM.requests`, a log of every model call that records whether
   the response actually reached a still-connected client;
 * without an API key it is the offline "demo model":

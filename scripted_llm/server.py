@@ -15,6 +15,7 @@ a usage chunk when ``stream_options.include_usage``), ``GET /v1/models`` and
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import logging
@@ -22,7 +23,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -86,6 +87,7 @@ class ScriptedLLM:
         self._server: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._paused = threading.Event()
         self._lifecycle = threading.Lock()
 
     # -- lifecycle --------------------------------------------------------- #
@@ -157,6 +159,17 @@ class ScriptedLLM:
             raise ValueError("times must be >= 1 or None")
         with self._cond:
             self._rules.append(Rule(match, reply, times))
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hold every answer (of any call, new or in flight) until the block ends:
+        nothing is sent meanwhile, and a client that goes away is logged aborted.
+        Lets a test act at a moment when no answer is on its way."""
+        self._paused.set()
+        try:
+            yield
+        finally:
+            self._paused.clear()
 
     def unknown_model(self, *names: str) -> None:
         """Requests for these models get 404 ``model_not_found``."""
@@ -461,6 +474,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             reply = self._choose_reply(request, record)
             if reply.delay:
                 self._wait(reply.delay)
+            while self.llm._paused.is_set():
+                self._wait(_POLL_INTERVAL)
             if _client_gone(self.connection):
                 raise _Aborted
             self._update(record, reply=reply)

@@ -20,6 +20,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
 from deepagents_temporal.failures import failure_messages
+from deepagents_temporal.retries import WORKFLOW_TASK_TIMEOUT
 from deepagents_temporal.schema import AgentInput, AgentResult, ModelCallResult
 from deepagents_temporal.settings import Settings
 
@@ -38,6 +39,7 @@ async def start_run(
         id=run_id,
         task_queue=settings.temporal_task_queue,
         result_type=AgentResult,
+        task_timeout=WORKFLOW_TASK_TIMEOUT,
         # A regression fails the test instead of hanging the suite.
         execution_timeout=RUN_TIMEOUT,
     )

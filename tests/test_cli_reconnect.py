@@ -45,11 +45,10 @@ async def test_run_follows_its_run_across_a_temporal_restart(
         async with await build_worker(client, own, pool):
             process = CliProcess(["run", QA_REQUEST], cluster_env(own))
             await asyncio.to_thread(process.wait_for, r"\[qa_orchestrator\] step 1: ", 90)
-            await temporal.stop_server("temporal")
-            await asyncio.to_thread(
-                process.wait_for, rf"^lost the connection to Temporal at {temporal.temporal_address} ", 60
-            )
-            await temporal.start_server("temporal")
+            async with temporal.stopped("temporal"):
+                await asyncio.to_thread(
+                    process.wait_for, rf"^lost the connection to Temporal at {temporal.temporal_address} ", 60
+                )
             code = await asyncio.to_thread(process.wait, 180)
         output = process.output
         assert f"reconnected to Temporal at {temporal.temporal_address}" in output

@@ -290,3 +290,46 @@ async def test_servers_die_with_their_parent(tmp_path: Path) -> None:
         for port in info["ports"].values():
             for leftover in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
                 leftover.unlink(missing_ok=True)
+
+
+async def test_restart_one_server_keeps_its_data_and_address(tmp_path: Path) -> None:
+    """DevStack.restart: the S3 server and the Temporal dev server come back on their data and ports."""
+    from temporalio.client import Client, WorkflowExecutionStatus
+
+    data_dir = tmp_path / "stack"
+    own_stack = await start_dev_stack(data_dir, postgres=False)
+    try:
+        s3 = _minio(own_stack)
+        s3.make_bucket("restart-test")
+        s3.put_object("restart-test", "kept.txt", io.BytesIO(b"survives"), 8)
+        temporal = await Client.connect(own_stack.temporal_address)
+        # No worker polls this queue: the run stays open, kept in the dev server's database.
+        handle = await temporal.start_workflow("Nobody", id=f"restart-{uuid.uuid4().hex[:8]}", task_queue="nobody")
+        addresses = (own_stack.temporal_address, own_stack.s3_endpoint)
+        before = dict(own_stack.pids)
+
+        await own_stack.restart("s3")
+        await own_stack.restart("temporal", down_for=0.5)
+
+        assert (own_stack.temporal_address, own_stack.s3_endpoint) == addresses
+        assert own_stack.pids["s3"] != before["s3"] and own_stack.pids["temporal"] != before["temporal"]
+        assert _live_members({before["s3"], before["temporal"]}) == []
+        response = s3.get_object("restart-test", "kept.txt")
+        try:
+            assert response.read() == b"survives"
+        finally:
+            response.close()
+            response.release_conn()
+        # The client from before the restart reconnects by itself.
+        assert (await handle.describe()).status is WorkflowExecutionStatus.RUNNING
+        assert read_running_stack(data_dir).pids == own_stack.pids
+
+        with pytest.raises(ValueError, match="unknown server"):
+            await own_stack.restart("mysql")
+        with pytest.raises(ValueError, match="without postgres"):
+            await own_stack.restart("postgres")
+    finally:
+        await own_stack.stop()
+        delete_dev_stack_data(data_dir)
+    with pytest.raises(RuntimeError, match="running stack"):
+        await own_stack.restart("s3")

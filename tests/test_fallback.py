@@ -34,12 +34,12 @@ async def test_unknown_primary_falls_back_and_history_names_the_model(
 
     calls = await model_results(client, handle)
     assert calls, "no model call in the history"
-    for call in calls:
-        assert call.model == "test-model"
-        assert call.attempt == 2
-        assert [e.model for e in call.failed_attempts] == ["gpt-missing"]
-        assert "404" in call.failed_attempts[0].error
-    # Every model call really went to the primary first.
+    assert {call.model for call in calls} == {"test-model"}
+    # The first call went to the primary first (later ones skip it: test_model_health.py).
+    first = calls[0]
+    assert first.attempt == 2
+    assert [e.model for e in first.failed_attempts] == ["gpt-missing"]
+    assert "404" in first.failed_attempts[0].error
     assert any(r.model == "gpt-missing" and r.status == 404 for r in llm.requests)
 
 

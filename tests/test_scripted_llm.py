@@ -652,3 +652,20 @@ def test_demo_follow_up_question_starts_a_new_round() -> None:
     reply = demo_brain(ChatRequest(model="m", messages=messages, tools=QA_TOOLS))
     assert [name for name, _, _ in reply.calls] == ["write_todos"]
     assert "refund process" in reply.content
+
+
+def test_paused_holds_every_answer_until_the_block_ends(server: ScriptedLLM) -> None:
+    answers: list[str] = []
+    with server.paused():
+        # A client that gives up while answers are held: logged aborted, never completed.
+        with pytest.raises(openai.APITimeoutError):
+            chat(server, timeout=0.5).invoke("gave up")
+        gave_up = server.wait_for(lambda r: r.request.last_user_text == "gave up" and r.finished, timeout=30)
+        assert gave_up.aborted and not gave_up.completed
+        # One that waits gets its answer once the block ends.
+        waiting = threading.Thread(target=lambda: answers.append(chat(server).invoke("waited").content))
+        waiting.start()
+        held = server.wait_for(lambda r: r.request.last_user_text == "waited", timeout=30)
+        assert held.in_flight
+    waiting.join(30)
+    assert answers and held.ok

@@ -4,7 +4,8 @@ One workflow type runs the supervisor and every sub-agent; the agent profile
 says which prompt, tools and sub-agents it has. Model calls are activities;
 todos and message bookkeeping are workflow state; each ``task()`` call is a
 child AgentWorkflow. The PostgreSQL rows are kept by ``workflows/bookkeeping.py``
-and the progress events by ``workflows/progress.py``.
+and the progress events by ``workflows/progress.py``. A model that answers 401
+or 404 is skipped by the rest of the run, sub-agents included.
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ with workflow.unsafe.imports_passed_through():
         get_profile,
     )
     from deepagents_temporal.retries import (
+        ACTIVITY_HEARTBEAT_TIMEOUT,
         MODEL_CHAIN_ROUNDS,
-        MODEL_HEARTBEAT_TIMEOUT,
         STORAGE_RETRY_POLICY,
+        WORKFLOW_TASK_TIMEOUT,
         model_retry_policy,
     )
     from deepagents_temporal.schema import (
@@ -63,6 +65,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.progress import ProgressLog, todos_markdown
 
 WORKFLOW_TOOLS = ("write_todos", "task")
+# Models that answered 401 or 404 are skipped for the rest of the run (a
+# workflow.patched id: runs started before it keep asking them).
+SKIP_UNHEALTHY_MODELS = "skip-unhealthy-models"
 DELIVERABLE_NAME = "final_answer.md"
 EMPTY_REPLY_NOTICE = (
     "Error: your last reply was empty (no text and no tool calls). Call a tool or give your final answer."
@@ -97,6 +102,8 @@ class AgentWorkflow:
         self._artifacts: dict[str, ArtifactInfo] = {}
         self._usage = TokenUsage()
         self._books: RunBookkeeping | None = None
+        # Models this agent no longer asks (they answered 401 or 404), with why.
+        self._skipped: dict[str, str] = {}
 
     # ----- queries -------------------------------------------------------
 
@@ -167,6 +174,9 @@ class AgentWorkflow:
         run_id = self._run_id
         # Empty: the workers' own DEEPAGENT_MODEL / DEEPAGENT_FALLBACK_MODELS.
         chain = list(spec.models) or list(request.model_chain)
+        if request.skip_models and workflow.patched(SKIP_UNHEALTHY_MODELS):
+            # The parent already told the run about these (progress and a decision).
+            self._skipped.update((m, "answered 401 or 404 earlier in the run") for m in request.skip_models)
         if not request.request.strip():
             raise ApplicationError("the request is empty", type="BadAgentInput", non_retryable=True)
         max_steps = request.max_steps or spec.max_steps
@@ -197,7 +207,8 @@ class AgentWorkflow:
                     run_id=run_id,
                     agent=spec.name,
                     step=self._step,
-                    model_chain=chain,
+                    model_chain=self._usable(chain),
+                    skip_models=[] if chain else list(self._skipped),
                     rounds=MODEL_CHAIN_ROUNDS,
                     transcript=transcript,
                     new_messages=pending,
@@ -216,6 +227,7 @@ class AgentWorkflow:
             self._note_models([result.model])
             reply = result.message
             self._log_model_answer(spec, result)
+            self._learn_unhealthy(result)
             self._usage = usage
             self._queue_run_status(RunStatus.IN_PROGRESS)
 
@@ -239,6 +251,7 @@ class AgentWorkflow:
             models_used=self._models_used,
             usage=usage + self._child_usage,
             children=[c.workflow_id for c in self._children],
+            skipped_models=list(self._skipped),
         )
 
     async def _call_model(self, call: ModelCallInput, spec: AgentSpec) -> ModelCallResult:
@@ -248,7 +261,7 @@ class AgentWorkflow:
                 ModelActivities.call_model,
                 call,
                 start_to_close_timeout=timedelta(seconds=call.request_timeout_seconds + 30),
-                heartbeat_timeout=MODEL_HEARTBEAT_TIMEOUT,
+                heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
                 retry_policy=model_retry_policy(len(call.model_chain) or None, call.rounds),
                 summary=f"{spec.name} step {self._step}: model call ({models})",
             )
@@ -264,8 +277,10 @@ class AgentWorkflow:
     def _log_model_answer(self, spec: AgentSpec, result: ModelCallResult) -> None:
         asked = ", ".join(c.name for c in result.message.tool_calls) or "final answer"
         fallback = ""
+        if result.returned_on_attempt:
+            fallback = f", answer kept and returned on attempt {result.returned_on_attempt}"
         if result.failed_attempts:
-            fallback = " after " + "; ".join(f"{e.model}: {e.error}" for e in result.failed_attempts)
+            fallback += " after " + "; ".join(f"{e.model}: {e.error}" for e in result.failed_attempts)
         self._event(
             "model",
             f"step {self._step}: {result.model} answered (attempt {result.attempt}, "
@@ -290,6 +305,31 @@ class AgentWorkflow:
                 "transcript": result.transcript,
                 "failed_attempts": [e.model_dump() for e in result.failed_attempts],
             },
+        )
+
+    # ----- model health ---------------------------------------------------
+
+    def _usable(self, chain: list[str]) -> list[str]:
+        """The chain without the skipped models (all of it, if every one is skipped)."""
+        return [m for m in chain if m not in self._skipped] or chain
+
+    def _learn_unhealthy(self, result: ModelCallResult) -> None:
+        """Models that answered 401 or 404 in this call are not asked again in this run."""
+        new = [m for m in result.unhealthy_models if m not in self._skipped]
+        if not new or not workflow.patched(SKIP_UNHEALTHY_MODELS):
+            return
+        for model in new:
+            reason = next((e.error for e in result.failed_attempts if e.model == model and e.unhealthy), "")
+            self._skip_model(model, reason or "answered 401 or 404")
+            self._event("error", f"skipping {model} for the rest of the run: {self._skipped[model]}")
+
+    def _skip_model(self, model: str, reason: str) -> None:
+        self._skipped[model] = reason
+        self._decide(
+            DecisionKind.VALIDATION,
+            f"skipping {model} for the rest of the run: {reason}",
+            model=model,
+            payload={"skipped_model": model, "reason": reason},
         )
 
     def _note_models(self, models: list[str]) -> None:
@@ -376,6 +416,7 @@ class AgentWorkflow:
                 user_id=context.user_id,
             ),
             start_to_close_timeout=timedelta(seconds=120),
+            heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
             retry_policy=STORAGE_RETRY_POLICY,
             summary=f"{context.spec.name}: {call.name}",
         )
@@ -421,11 +462,13 @@ class AgentWorkflow:
                     agent=args.subagent_type,
                     request=args.description,
                     model_chain=context.chain,
+                    skip_models=list(self._skipped),
                     run_id=self._run_id,
                     model_timeout_seconds=context.model_timeout_seconds,
                     user_id=context.user_id,
                 ),
                 id=child_id,
+                task_timeout=WORKFLOW_TASK_TIMEOUT,
                 parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
                 static_summary=f"{args.subagent_type}: {args.description[:120]}",
             )
@@ -436,6 +479,10 @@ class AgentWorkflow:
             self._event("child_finished", f"{args.subagent_type} ({child_id}) failed: {reason}")
             return f"Error: sub-agent {args.subagent_type} failed: {reason}"
         child.status = "completed"
+        learned = [m for m in result.skipped_models if m not in self._skipped]
+        if learned and workflow.patched(SKIP_UNHEALTHY_MODELS):
+            for model in learned:
+                self._skip_model(model, f"answered 401 or 404 to {args.subagent_type}")
         self._child_usage = self._child_usage + result.usage
         # Recorded by the child itself; kept here so the run's result lists everything.
         self._artifacts.update((a.key, a) for a in result.artifacts)
@@ -476,6 +523,7 @@ class AgentWorkflow:
             FileActivities.save_deliverable,
             DeliverableInput(run_id=self._run_id, name=DELIVERABLE_NAME, transcript=result.answer_transcript),
             start_to_close_timeout=timedelta(seconds=60),
+            heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
             retry_policy=STORAGE_RETRY_POLICY,
         )
         self._event("tool", f"saved the final answer to {artifact.key}")
@@ -492,6 +540,7 @@ class AgentWorkflow:
                 lines=self._progress.log_lines(self._agent_name, workflow_id),
             ),
             start_to_close_timeout=timedelta(seconds=60),
+            heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
             retry_policy=STORAGE_RETRY_POLICY,
         )
         if is_root:
@@ -499,6 +548,7 @@ class AgentWorkflow:
                 FileActivities.compose_run_log,
                 self._run_id,
                 start_to_close_timeout=timedelta(seconds=60),
+                heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
                 retry_policy=STORAGE_RETRY_POLICY,
             )
             self._add_artifact(run_log)

@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         storable_json,
         storable_text,
     )
-    from deepagents_temporal.retries import STORAGE_RETRY_POLICY
+    from deepagents_temporal.retries import ACTIVITY_HEARTBEAT_TIMEOUT, STORAGE_RETRY_POLICY
     from deepagents_temporal.schema import ArtifactInfo, RecordBatch, TokenUsage
 
 MAX_RECORDED_REQUEST = REQUEST_CHARS
@@ -123,6 +123,7 @@ class RunBookkeeping:
                 RecordActivities.record,
                 self._batch,
                 start_to_close_timeout=timedelta(seconds=30),
+                heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
                 retry_policy=STORAGE_RETRY_POLICY,
                 summary="record to PostgreSQL",
             )

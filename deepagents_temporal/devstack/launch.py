@@ -113,8 +113,6 @@ async def launch(
         ctx.stack.pids[name] = proc.popen.pid
         try:
             await wait_ready(proc, probe_for(ports), what=what)
-            # What DevStack.start_server needs to bring it back on the same ports.
-            ctx.stack._relaunch[name] = (what, ports, spawn, probe_for)
             return ports
         except PortInUse:
             ctx.stack._procs.remove(proc)

@@ -164,6 +164,8 @@ class Proc:
     popen: subprocess.Popen[bytes]
     log_path: Path
     stop_signal: int
+    # Seconds between the polite signal and SIGKILL.
+    stop_timeout: float = STOP_TIMEOUT
     log_offset: int = 0  # where this run's output starts in the log
     leftovers: list[Path] = field(default_factory=list)  # files to remove once it has exited
 
@@ -184,6 +186,7 @@ def spawn(
     env: dict[str, str],
     cwd: Path,
     stop_signal: int = signal.SIGTERM,
+    stop_timeout: float = STOP_TIMEOUT,
     death_signal: int = signal.SIGTERM,
     run_as: RunAs | None = None,
 ) -> Proc:
@@ -205,7 +208,9 @@ def spawn(
             preexec_fn=preexec,
             close_fds=True,
         )
-    return Proc(name=name, popen=popen, log_path=log_path, stop_signal=stop_signal, log_offset=offset)
+    return Proc(
+        name=name, popen=popen, log_path=log_path, stop_signal=stop_signal, stop_timeout=stop_timeout, log_offset=offset
+    )
 
 
 async def run_to_end(
@@ -242,11 +247,13 @@ def killpg(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
-async def terminate(proc: Proc, timeout: float = STOP_TIMEOUT) -> None:
+async def terminate(proc: Proc, timeout: float | None = None) -> None:
+    """Polite signal to the server's process group, SIGKILL after ``timeout``
+    (default: the server's own ``stop_timeout``), then whatever is left."""
     popen = proc.popen
     if popen.poll() is None:
         killpg(popen.pid, proc.stop_signal)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + (proc.stop_timeout if timeout is None else timeout)
         while popen.poll() is None and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         if popen.poll() is None:
@@ -265,7 +272,7 @@ def terminate_sync(proc: Proc, timeout: float = 5.0) -> None:
     if popen.poll() is None:
         killpg(popen.pid, proc.stop_signal)
         try:
-            popen.wait(timeout)
+            popen.wait(min(timeout, proc.stop_timeout))
         except subprocess.TimeoutExpired:
             killpg(popen.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):

@@ -3,8 +3,11 @@ attach to it from another process, and delete its data.
 
 :func:`start_dev_stack` takes the data dir's lock, loads or creates the saved
 credentials, starts the three servers concurrently and writes ``stack.json``
-for :func:`read_running_stack`.  Stacks still running at interpreter exit are
-stopped by an atexit hook.
+for :func:`read_running_stack`.  :meth:`DevStack.restart` stops one server and
+starts it again on its data and ports (what a crash or an upgrade of that one
+server looks like to its clients); :meth:`DevStack.stopped` keeps it down for
+the length of a block.  Stacks still running at interpreter exit
+are stopped by an atexit hook.
 """
 
 from __future__ import annotations
@@ -19,18 +22,18 @@ import string
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
-from deepagents_temporal.devstack.launch import StartContext, wait_ready
+from deepagents_temporal.devstack.launch import StartContext
 from deepagents_temporal.devstack.ports import PortPicker, port_answers
 from deepagents_temporal.devstack.postgres import PG_USER, start_postgres
 from deepagents_temporal.devstack.process import Proc, killpg, pid_alive, terminate, terminate_sync
-from deepagents_temporal.devstack.seaweedfs import start_s3
+from deepagents_temporal.devstack.seaweedfs import WEED_GRPC_OFFSET, start_s3
 from deepagents_temporal.devstack.state import (
     CONFIG_FILE,
     EPHEMERAL_PREFIX,
@@ -75,8 +78,7 @@ class DevStack:
     _lock_fd: int | None = field(default=None, repr=False, compare=False)
     _stopped: bool = field(default=False, repr=False, compare=False)
     _extra_remove: list[Path] = field(default_factory=list, repr=False, compare=False)
-    # name -> (description, ports, spawn, probe_for) of each server, for start_server.
-    _relaunch: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _ctx: StartContext | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         db = self.database_url
@@ -138,20 +140,40 @@ class DevStack:
         finally:
             self._finish_cleanup()
 
-    async def stop_server(self, name: str) -> None:
-        """Stop one server ("temporal", "s3", "postgres") of a stack this object started;
-        it keeps its ports and data, and :meth:`start_server` brings it back (tests of outages)."""
-        proc = next(p for p in self._procs if p.name == name and p.popen.poll() is None)
-        await terminate(proc)
-        self._procs.remove(proc)
+    @contextlib.asynccontextmanager
+    async def stopped(self, server: str) -> AsyncIterator[None]:
+        """Stop one server of this stack for the duration of the block, then start
+        it again on the same data and ports (returns once it answers).
 
-    async def start_server(self, name: str) -> None:
-        """Start a server stopped by :meth:`stop_server` again, on its ports and data; returns once it answers."""
-        what, ports, spawn, probe_for = self._relaunch[name]
-        proc = spawn(ports)
-        self._procs.append(proc)
-        self.pids[name] = proc.popen.pid
-        await wait_ready(proc, probe_for(ports), what=what)
+        ``server`` is ``"temporal"``, ``"s3"`` or ``"postgres"``.  Clients keep
+        their addresses (a port taken meanwhile by another program would move
+        the server: the stack's addresses then say where).  Only the process
+        that started the stack can stop and restart its servers.
+        """
+        if server not in _STARTERS:
+            raise ValueError(f"unknown server {server!r}: one of {', '.join(_STARTERS)}")
+        if not self._owner or self._stopped or self._ctx is None:
+            raise RuntimeError("only a running stack started by this process can restart its servers")
+        proc = next((p for p in self._procs if p.name == server), None)
+        if proc is None:
+            raise ValueError(f"this stack was started without {server}")
+        ctx = self._ctx
+        self._procs.remove(proc)
+        await terminate(proc)
+        ctx.ports.taken.difference_update(_ports_of(ctx.config, server))
+        try:
+            yield
+        finally:
+            if not self._stopped:
+                await _STARTERS[server](ctx)
+                self.logs = {p.name: str(p.log_path) for p in self._procs}
+                _write_stack_file(self, ctx.config)
+
+    async def restart(self, server: str, *, down_for: float = 0.0) -> None:
+        """Stop one server, keep it down ``down_for`` seconds and start it again (see :meth:`stopped`)."""
+        async with self.stopped(server):
+            if down_for > 0:
+                await asyncio.sleep(down_for)
 
     def _stop_sync(self) -> None:
         """Best-effort synchronous stop (interpreter exit)."""
@@ -200,6 +222,45 @@ def _stop_live_stacks() -> None:
     for stack in list(_LIVE_STACKS):
         with contextlib.suppress(Exception):
             stack._stop_sync()
+
+
+_STARTERS: dict[str, Callable[[StartContext], Awaitable[None]]] = {
+    "temporal": start_temporal,
+    "s3": start_s3,
+    "postgres": start_postgres,
+}
+
+
+def _ports_of(config: dict[str, Any], server: str) -> set[int]:
+    """The ports a running ``server`` holds, as saved in the config."""
+    saved = (config.get("ports") or {}).get(server) or {}
+    ports = {p for p in saved.values() if isinstance(p, int)}
+    if server == "s3" and isinstance(saved.get("admin"), int):
+        ports.add(saved["admin"] + WEED_GRPC_OFFSET)
+    return ports
+
+
+def _write_stack_file(stack: DevStack, config: dict[str, Any]) -> None:
+    """``stack.json``: what :func:`read_running_stack` reads from another process."""
+    write_private(
+        stack.data_dir / STACK_FILE,
+        {
+            "owner_pid": stack.owner_pid,
+            "data_dir": str(stack.data_dir),
+            "ephemeral": stack._ephemeral,
+            "temporal_address": stack.temporal_address,
+            "ui_url": stack.ui_url,
+            "s3_endpoint": stack.s3_endpoint,
+            "s3_access_key": stack.s3_access_key,
+            "s3_secret_key": stack.s3_secret_key,
+            "database_url": stack.database_url,
+            "ports": stack.ports,
+            "pids": stack.pids,
+            "logs": stack.logs,
+            "pgdata": config.get("pgdata", ""),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+    )
 
 
 def _random_key(length: int, alphabet: str) -> str:
@@ -298,6 +359,7 @@ async def start_dev_stack(
     ctx = StartContext(
         stack=stack, data_dir=root, logs_dir=logs_dir, config=config, ports=PortPicker(), ephemeral=ephemeral, log=say
     )
+    stack._ctx = ctx
     say(f"devstack: starting in {root}{' (ephemeral)' if ephemeral else ''}")
 
     starters = []
@@ -322,25 +384,7 @@ async def start_dev_stack(
             write_private(config_path, config)
         stack.logs = {p.name: str(p.log_path) for p in stack._procs}
         stack.timings["total"] = time.monotonic() - t0
-        write_private(
-            root / STACK_FILE,
-            {
-                "owner_pid": os.getpid(),
-                "data_dir": str(root),
-                "ephemeral": ephemeral,
-                "temporal_address": stack.temporal_address,
-                "ui_url": stack.ui_url,
-                "s3_endpoint": stack.s3_endpoint,
-                "s3_access_key": stack.s3_access_key,
-                "s3_secret_key": stack.s3_secret_key,
-                "database_url": stack.database_url,
-                "ports": stack.ports,
-                "pids": stack.pids,
-                "logs": stack.logs,
-                "pgdata": config.get("pgdata", ""),
-                "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            },
-        )
+        _write_stack_file(stack, config)
     except BaseException:
         for task in tasks:
             task.cancel()

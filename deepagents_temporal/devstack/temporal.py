@@ -28,9 +28,15 @@ from deepagents_temporal.devstack.state import make_dir
 # slot.  The timer queue has the same limit (timers, retries, timeouts).
 # Changing matching partitions or the eager-activity flag made no difference.
 # (2-CPU VM, busy with other work: 48 ms stock vs 13 ms with this stack.)
+#
+# Timers (heartbeat and workflow-task timeouts, retry backoffs) fire no earlier
+# than 1 s after they are created (history.timerProcessorMaxTimeShift): a 3 s
+# heartbeat timeout fired after 4 s, a 10 ms retry after 1 s. 50 ms instead:
+# a lost worker's activities are retried 1 s sooner.
 TEMPORAL_DYNAMIC_CONFIG: dict[str, Any] = {
     "history.transferProcessorMaxPollRPS": 10000,
     "history.timerProcessorMaxPollRPS": 10000,
+    "history.timerProcessorMaxTimeShift": "50ms",
 }
 
 

@@ -1,0 +1,76 @@
+"""A lost worker holds no run for long: every activity heartbeats, so one lost with
+its worker is retried after its heartbeat timeout, not its start-to-close timeout."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+from temporalio.api.enums.v1 import EventType, TimeoutType
+from temporalio.client import Client
+
+from deepagents_temporal.schema import AgentResult
+from deepagents_temporal.settings import Settings
+from scripted_llm import ChatRequest, Reply, ScriptedLLM
+from tests.helpers import start_run, stop_process, worker_process
+
+WAIT = 60  # seconds
+
+
+def _e2e_first_turn(req: ChatRequest) -> bool:
+    return "end-to-end" in req.system_prompt.lower() and req.turn == 0
+
+
+async def test_a_file_tool_lost_with_its_worker_is_retried_after_its_heartbeat_timeout(
+    client: Client, settings: Settings, llm: ScriptedLLM, pool: asyncpg.Pool
+) -> None:
+    # The e2e specialist writes to /memories/ (PostgreSQL) first; the test holds
+    # the table, so that file_tool is running, blocked, when its worker dies.
+    llm.add_rule(
+        _e2e_first_turn, Reply.tool_calls([("write_file", {"file_path": "/memories/notes.md", "content": "kept"})])
+    )
+    first = worker_process(settings)
+    second = None
+    async with pool.acquire() as conn:
+        lock = conn.transaction()
+        await lock.start()
+        await conn.execute("LOCK TABLE memories IN EXCLUSIVE MODE")
+        try:
+            handle = await start_run(client, settings, chain=["test-model"])
+            child = client.get_workflow_handle(f"{handle.id}/e2e_test_specialist-1")
+
+            async def file_tool_running() -> bool:
+                try:
+                    pending = (await child.describe()).raw_description.pending_activities
+                except Exception:  # noqa: BLE001 - the child is not started yet
+                    return False
+                return any(a.activity_type.name == "file_tool" and a.HasField("last_started_time") for a in pending)
+
+            for _ in range(WAIT * 10):
+                if await file_tool_running():
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the specialist's file_tool never started")
+            stop_process(first)  # SIGKILL, the write blocked on the table
+            second = worker_process(settings)
+        finally:
+            await lock.rollback()
+        try:
+            result: AgentResult = await handle.result()
+        finally:
+            stop_process(second)
+    assert len(result.children) == 3
+
+    # What Temporal recorded for the write: a second attempt, after the first
+    # one's heartbeat timed out (not its 120 s start-to-close timeout).
+    history = await child.fetch_history()
+    started = [
+        e.activity_task_started_event_attributes
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        and e.activity_task_started_event_attributes.attempt > 1
+    ]
+    assert len(started) == 1, "only the lost file_tool was retried"
+    lost = started[0].last_failure.timeout_failure_info
+    assert lost.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT
