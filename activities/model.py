@@ -250,6 +250,10 @@ class ModelActivities:
         details = _Details(previous)
         kept = await self._kept_answer(request, earlier, previous)
         if kept is None:
+            # Which model this attempt waits for, for people following the run
+            # (the CLI reads it from the pending activity); the keepalive repeats it.
+            details.note(calling=model)
+            details.send()
             try:
                 kept, records_written = await self._ask(request, model)
             except _ModelError as failure:
@@ -291,8 +295,10 @@ class ModelActivities:
         if earlier.get("answer"):
             return KeptAnswer.model_validate(earlier["answer"])
         info = activity.info()
-        # Attempt 1 has no earlier attempt; one that follows a model error had no answer.
-        if info.attempt == 1 or self._answers is None or (previous and previous[-1].attempt == info.attempt - 1):
+        # One that follows a model error had no answer. Attempt 1 looks too: a
+        # Temporal server restarted while the attempt was out can hand the same
+        # attempt to another worker, after the first one kept its answer.
+        if self._answers is None or (previous and previous[-1].attempt == info.attempt - 1):
             return None
         return await self._storage("look for a kept answer", self._answers.find, self._step_key(request))
 

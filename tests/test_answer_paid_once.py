@@ -78,7 +78,12 @@ async def _finish_with_another_worker(handle: WorkflowHandle, own_settings: Sett
 async def _assert_paid_once(client: Client, handle: WorkflowHandle, llm: ScriptedLLM, result: AgentResult) -> None:
     assert result.answer.strip() and len(result.children) == 3
     completed = Counter(r.key for r in llm.requests if r.completed)
-    assert max(completed.values()) == 1, "a completed model call was made twice"
+    twice = [
+        (r.seq, r.request.system_prompt[:40], r.request.turn, r.started, r.finished)
+        for r in llm.requests
+        if r.completed and completed[r.key] > 1
+    ]
+    assert not twice, f"a completed model call was made twice: {twice}"
     last = (await model_results(client, handle))[-1]
     assert (last.attempt, last.returned_on_attempt) == (1, 2), "the second attempt returns the first one's answer"
 
