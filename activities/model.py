@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -26,6 +27,7 @@ from typing import TypeVar
 import asyncpg
 import httpx
 import openai
+import pydantic
 import urllib3
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_openai import ChatOpenAI
@@ -110,22 +112,64 @@ def _elide_large_args(message: Message, transcript: str, keep: set[str]) -> Mess
     return message.model_copy(update={"tool_calls": calls})
 
 
+# Arguments nested deeper than this cannot be carried to the workflow (its
+# decoder gives up long before Python's own limit); no tool needs them.
+MAX_ARGS_DEPTH = 64
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_surrogates(text: str) -> str:
+    """Lone surrogates cannot be encoded as UTF-8, so no payload could carry them."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _depth(value: object, limit: int) -> int:
+    """How deeply ``value`` nests, counting no further than ``limit`` + 1 (iteratively: no recursion limit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth > limit:
+                return deepest
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _carried(call_id: str, name: str, args: object) -> ToolCall:
+    """A valid tool call as the workflow gets it, or an invalid one the model is told about."""
+    call_id, name = _without_surrogates(call_id), _without_surrogates(name)
+    problem = None
+    if not isinstance(args, dict):
+        problem = "arguments must be a JSON object"
+    elif _depth(args, MAX_ARGS_DEPTH) > MAX_ARGS_DEPTH:
+        problem = f"arguments nest deeper than {MAX_ARGS_DEPTH} levels"
+    else:
+        text = json.dumps(args, ensure_ascii=False)
+        if _SURROGATE.search(text):
+            problem = "arguments contain lone surrogates (not valid Unicode text)"
+    if problem is None:
+        return ToolCall(id=call_id, name=name, args=args)
+    try:
+        raw = json.dumps(args, ensure_ascii=False)
+    except (RecursionError, ValueError):
+        raw = repr(args)
+    return ToolCall(id=call_id, name=name, raw_args=_without_surrogates(raw)[:10_000], error=problem)
+
+
 def from_langchain(ai: AIMessage) -> Message:
-    calls = [
-        ToolCall(id=c.get("id") or f"call_{i}", name=c["name"], args=c.get("args") or {})
-        for i, c in enumerate(ai.tool_calls)
-    ]
+    calls = [_carried(c.get("id") or f"call_{i}", c["name"], c.get("args") or {}) for i, c in enumerate(ai.tool_calls)]
     for i, c in enumerate(ai.invalid_tool_calls):
         calls.append(
             ToolCall(
-                id=c.get("id") or f"invalid_{i}",
-                name=c.get("name") or "",
-                raw_args=c.get("args") or "",
+                id=_without_surrogates(c.get("id") or f"invalid_{i}"),
+                name=_without_surrogates(c.get("name") or ""),
+                raw_args=_without_surrogates(c.get("args") or ""),
                 error=c.get("error") or "arguments are not valid JSON",
             )
         )
     content = ai.content if isinstance(ai.content, str) else json.dumps(ai.content)
-    return Message(role="assistant", content=content, tool_calls=calls)
+    return Message(role="assistant", content=_without_surrogates(content), tool_calls=calls)
 
 
 def _usage(ai: AIMessage) -> TokenUsage:
@@ -139,6 +183,14 @@ def _usage(ai: AIMessage) -> TokenUsage:
 
 def describe_error(err: BaseException) -> tuple[str, float | None, bool]:
     """(short description, retry-after seconds, can another attempt help)."""
+    if isinstance(err, pydantic.ValidationError):
+        # langchain-openai could not build a message from the reply (a tool
+        # call whose arguments are JSON but not an object); another model may do better.
+        first = err.errors()[0] if err.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        if where.startswith("tool_calls") and where.endswith("args"):
+            return "unreadable reply: tool call arguments must be a JSON object", None, True
+        return f"unreadable reply: {where or 'message'}: {first.get('msg', err)}", None, True
     if isinstance(err, openai.APIStatusError):
         status = err.status_code
         retry_after = None
