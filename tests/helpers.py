@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -43,6 +44,19 @@ async def start_run(
         # A regression fails the test instead of hanging the suite.
         execution_timeout=RUN_TIMEOUT,
     )
+
+
+def unique_request() -> str:
+    """The qa request, made this run's own: runs of one request have the same
+    conversation, so the model server's request keys would mix their calls."""
+    return f"{QA_REQUEST} (run {uuid.uuid4().hex[:8]})"
+
+
+def calls_made_twice(requests: list, request: str) -> list:
+    """Completed model calls of the run of ``request`` whose identical call had completed before."""
+    mine = [r for r in requests if r.completed and request in json.dumps(r.request.messages)]
+    seen = Counter(r.key for r in mine)
+    return [r for r in mine if seen[r.key] > 1]
 
 
 def worker_process(settings: Settings, **env: str) -> subprocess.Popen:
