@@ -7,9 +7,6 @@ can stop one of them while the model is answering, then loses the worker.
 from __future__ import annotations
 
 import asyncio
-import json
-import uuid
-from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
@@ -17,11 +14,11 @@ from pydantic import SecretStr
 from temporalio.client import Client, WorkflowHandle
 
 from deepagents_temporal.devstack import DevStack, start_dev_stack
-from deepagents_temporal.schema import AgentInput, AgentResult
+from deepagents_temporal.schema import AgentResult
 from deepagents_temporal.services import connect, s3_client
 from deepagents_temporal.settings import Settings
 from scripted_llm import ChatRequest, Reply, ScriptedLLM
-from tests.helpers import QA_REQUEST, model_results, start_run, stop_process, worker_process
+from tests.helpers import calls_made_twice, model_results, start_run, stop_process, unique_request, worker_process
 
 WAIT = 60  # seconds any one step of these tests may take
 
@@ -77,31 +74,15 @@ async def _finish_with_another_worker(handle: WorkflowHandle, own_settings: Sett
         stop_process(second)
 
 
-def _own_request() -> str:
-    # Runs of the same request have the same conversation, so the model server's
-    # request keys would mix this run's calls with other tests' runs of the qa request.
-    return f"{QA_REQUEST} (run {uuid.uuid4().hex[:8]})"
-
-
-async def _assert_paid_once(client: Client, handle: WorkflowHandle, llm: ScriptedLLM, result: AgentResult) -> None:
+async def _assert_paid_once(
+    client: Client, handle: WorkflowHandle, llm: ScriptedLLM, result: AgentResult, request: str
+) -> None:
     assert result.answer.strip() and len(result.children) == 3
-    request = await _request_of(client, handle)
     assert any(r.request.first_user_text == request for r in llm.requests), "the run's calls are in the log"
-    completed = Counter(r.key for r in llm.requests if r.completed and request in json.dumps(r.request.messages))
-    twice = [
-        (r.seq, r.request.system_prompt[:40], r.request.turn, r.started, r.finished)
-        for r in llm.requests
-        if r.completed and completed[r.key] > 1
-    ]
+    twice = [(r.seq, r.request.system_prompt[:40], r.request.turn) for r in calls_made_twice(llm.requests, request)]
     assert not twice, f"a completed model call was made twice: {twice}"
     last = (await model_results(client, handle))[-1]
     assert (last.attempt, last.returned_on_attempt) == (1, 2), "the second attempt returns the first one's answer"
-
-
-async def _request_of(client: Client, handle: WorkflowHandle) -> str:
-    history = await handle.fetch_history()
-    started = history.events[0].workflow_execution_started_event_attributes
-    return (await client.data_converter.decode(started.input.payloads, [AgentInput]))[0].request
 
 
 async def test_s3_down_after_the_answer_and_the_worker_lost(
@@ -112,7 +93,8 @@ async def test_s3_down_after_the_answer_and_the_worker_lost(
     llm.add_rule(_is_synthesis_call, Reply.hold(2), times=1)
     first = worker_process(own_settings)
     try:
-        handle = await start_run(client, own_settings, _own_request(), chain=["test-model"])
+        request = unique_request()
+        handle = await start_run(client, own_settings, request, chain=["test-model"])
         await asyncio.to_thread(llm.wait_for, lambda r: _is_synthesis_call(r.request) and r.in_flight, WAIT)
         async with own_stack.stopped("s3"):
             await _answer_delivered(llm)
@@ -130,7 +112,7 @@ async def test_s3_down_after_the_answer_and_the_worker_lost(
         result = await _finish_with_another_worker(handle, own_settings)
     finally:
         stop_process(first)
-    await _assert_paid_once(client, handle, llm, result)
+    await _assert_paid_once(client, handle, llm, result, request)
 
 
 async def test_temporal_down_after_the_answer_and_the_worker_lost(
@@ -141,7 +123,8 @@ async def test_temporal_down_after_the_answer_and_the_worker_lost(
     llm.add_rule(_is_synthesis_call, Reply.hold(2), times=1)
     first = worker_process(own_settings)
     try:
-        handle = await start_run(client, own_settings, _own_request(), chain=["test-model"])
+        request = unique_request()
+        handle = await start_run(client, own_settings, request, chain=["test-model"])
         await asyncio.to_thread(llm.wait_for, lambda r: _is_synthesis_call(r.request) and r.in_flight, WAIT)
         s3 = s3_client(own_settings)
         async with own_stack.stopped("temporal"):
@@ -156,4 +139,4 @@ async def test_temporal_down_after_the_answer_and_the_worker_lost(
         result = await _finish_with_another_worker(handle, own_settings)
     finally:
         stop_process(first)
-    await _assert_paid_once(client, handle, llm, result)
+    await _assert_paid_once(client, handle, llm, result, request)
