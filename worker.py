@@ -25,12 +25,15 @@ from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker, WorkflowRunner
 
+from activities.custom_tools import CustomToolActivities
 from activities.files import FileActivities
 from activities.keepalive import HeartbeatKeepalive
 from activities.model import ModelActivities
+from activities.profiles import ProfileActivities
 from activities.records import RecordActivities
 from deepagents_temporal import pgstore
 from deepagents_temporal.answers import AnswerStore
+from deepagents_temporal.catalog import load_catalog
 from deepagents_temporal.conversation import ConversationStore
 from deepagents_temporal.redaction import register_secrets
 from deepagents_temporal.redaction_hooks import RedactingInterceptor, install_log_redaction
@@ -49,9 +52,14 @@ WORKFLOW_FAILURE_EXCEPTION_TYPES = [workflow.NondeterminismError]
 
 
 def activities(
-    models: ModelActivities, files: FileActivities, records: RecordActivities
+    models: ModelActivities,
+    files: FileActivities,
+    records: RecordActivities,
+    profiles: ProfileActivities,
+    custom_tools: CustomToolActivities,
 ) -> list[Callable[..., object]]:
-    """Every activity a worker registers, by the object that holds its clients."""
+    """Every activity a worker registers, by the object that holds its clients;
+    each custom tool is an activity of its own (``tool:<name>``)."""
     return [
         models.call_model,
         files.file_tool,
@@ -59,6 +67,8 @@ def activities(
         files.write_log_part,
         files.compose_run_log,
         records.record,
+        profiles.resolve_profile,
+        *custom_tools.activities(),
     ]
 
 
@@ -71,11 +81,16 @@ async def build_worker(
     workflows: Sequence[type] = WORKFLOWS,
     workflow_runner: WorkflowRunner | None = None,
 ) -> Worker:
-    """The worker with every workflow and activity; opens (and migrates) the database unless given a pool."""
+    """The worker with every workflow and activity; opens (and migrates) the database unless given a pool.
+
+    Refuses to build (ConfigurationError) when a profile file or a tool module is broken.
+    """
     # Secrets never leave the worker: its log records and heartbeats are redacted
     # (recorded failures are, by the data converter).
     register_secrets(settings)
     install_log_redaction()
+    catalog = load_catalog(settings)
+    catalog.check()
     s3 = s3_client(settings)
     await asyncio.to_thread(ensure_bucket, s3, settings.s3_bucket)
     if pool is None:
@@ -88,7 +103,13 @@ async def build_worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=workflows,
-        activities=activities(models, files, records),
+        activities=activities(
+            models,
+            files,
+            records,
+            ProfileActivities(settings.deepagent_profiles, catalog.tools),
+            CustomToolActivities(catalog.tools, files, conversations),
+        ),
         # A dead worker's cached workflows move to another worker after this,
         # instead of the 10 s default (a live worker polls its sticky queue at
         # once; missing it only costs a replay of the history).

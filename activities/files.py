@@ -57,12 +57,8 @@ from deepagents_temporal.tools import (
     parse_args,
 )
 
-# Tool output longer than this is stored in the bucket and history carries a reference.
-MAX_INLINE_OUTPUT_CHARS = 2048
-PREVIEW_CHARS = 200
 
-
-def _operation_id() -> str:
+def operation_id() -> str:
     """Stable across retries of this activity, different for every tool call."""
     info = activity.info()
     return f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
@@ -107,18 +103,7 @@ class FileActivities:
         self._conversations = conversations
         self._memories = memories
 
-    async def _arguments(self, request: FileToolInput) -> dict:
-        call = request.call
-        if call.args_stored_in is None:
-            return call.args
-        segment = await asyncio.to_thread(self._conversations.segment, request.run_id, call.args_stored_in)
-        reply = segment[-1]
-        for stored in reply.tool_calls:
-            if stored.id == call.id:
-                return stored.args
-        raise LookupError(f"tool call {call.id} is not in stored message {call.args_stored_in}")
-
-    def _files(self, request: FileToolInput) -> CompositeBackend:
+    def run_files(self, request: FileToolInput) -> CompositeBackend:
         """The run's files on S3, with long-term memory (PostgreSQL, shared by every
         run of the profile and user) at /memories/."""
 
@@ -130,7 +115,7 @@ class FileActivities:
     @activity.defn(name="file_tool")
     async def file_tool(self, request: FileToolInput) -> FileToolOutput:
         call = request.call
-        args = await self._arguments(request)
+        args = await asyncio.to_thread(self._conversations.call_arguments, request.run_id, call)
         try:
             parsed = parse_args(call.name, args)
             if not isinstance(parsed, FileToolArgs):
@@ -138,9 +123,9 @@ class FileActivities:
         except (ToolArgumentError, KeyError) as err:
             problem = str(err) if isinstance(err, ToolArgumentError) else f"{call.name} is not a file tool"
             return _error_output(call, problem)
-        files = self._files(request)
+        files = self.run_files(request)
         try:
-            result = await _call(files, parsed, _operation_id())
+            result = await _call(files, parsed, operation_id())
         except Exception as err:
             cause = classify(err)
             if cause is Cause.OUTAGE or (cause is Cause.UNKNOWN and activity.info().attempt < UNKNOWN_ATTEMPTS):
@@ -148,10 +133,7 @@ class FileActivities:
             activity.logger.warning("%s %s refused: %s", request.agent, call.name, describe(err))
             return _error_output(call, f"{call.name} cannot be done as asked: {describe(err)}")
 
-        message = Message(role="tool", content=result.output, tool_call_id=call.id, name=call.name)
-        if len(result.output) > MAX_INLINE_OUTPUT_CHARS:
-            digest = await asyncio.to_thread(self._conversations.put_message, request.run_id, message)
-            message = message.model_copy(update={"content": result.output[:PREVIEW_CHARS], "stored": digest})
+        message = await asyncio.to_thread(self._conversations.tool_message, request.run_id, call, result.output)
         artifact = None
         # Only the run's own files are artifacts; /memories/ outlives the run.
         if isinstance(result, WriteResult) and not result.error and files.route(result.path) is files.default:
@@ -169,7 +151,7 @@ class FileActivities:
         segment = await asyncio.to_thread(self._conversations.segment, request.run_id, request.transcript)
         message = segment[-1]
         files = S3Backend(self._client, self._bucket, request.run_id)
-        result = await files.write_report(request.name, message.content, operation_id=_operation_id())
+        result = await files.write_report(request.name, message.content, operation_id=operation_id())
         if result.error:
             raise ValueError(f"cannot save deliverable {request.name!r}: {result.error}")
         return ArtifactInfo(key=result.key, size=result.size, sha256=result.sha256, content_type=result.content_type)

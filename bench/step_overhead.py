@@ -34,7 +34,7 @@ from langchain_openai import ChatOpenAI  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
-from deepagents_temporal.profiles import QA_PROFILE  # noqa: E402
+from deepagents_temporal.profiles import get_builtin_profile  # noqa: E402
 from deepagents_temporal.schema import AgentInput, AgentResult  # noqa: E402
 from deepagents_temporal.services import hard_exit  # noqa: E402
 from deepagents_temporal.settings import Settings  # noqa: E402
@@ -82,9 +82,10 @@ async def time_floor(client: Client, task_queue: str, steps: int) -> tuple[float
 
 async def time_in_process(base_url: str, steps: int) -> float:
     """The same conversation driven by a plain loop: no durability at all."""
-    tools = tool_schemas(QA_PROFILE, QA_PROFILE.supervisor)
+    qa = get_builtin_profile("qa")
+    tools = tool_schemas(qa, qa.supervisor)
     llm = ChatOpenAI(model="bench-model", api_key="bench", base_url=base_url, max_retries=0).bind_tools(tools)
-    messages = [SystemMessage(QA_PROFILE.supervisor.system_prompt), HumanMessage("benchmark")]
+    messages = [SystemMessage(qa.supervisor.system_prompt), HumanMessage("benchmark")]
     started = time.perf_counter()
     for _ in range(steps):
         reply = await llm.ainvoke(messages)

@@ -22,10 +22,10 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from cli import codec_server, database, dev, inspect, run
+from cli import codec_server, database, dev, inspect, profiles, run
 from cli.console import say
 from deepagents_temporal import pgstore
-from deepagents_temporal.profiles import DEFAULT_PROFILE, PROFILES
+from deepagents_temporal.profiles import DEFAULT_PROFILE
 from deepagents_temporal.service_errors import debug_requested, report
 from deepagents_temporal.services import hard_exit, temporal_runtime
 from deepagents_temporal.settings import MODEL_TIMEOUT_RANGE
@@ -50,6 +50,11 @@ _HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(help=DESCRIPTION, add_completion=False, context_settings=_HELP_OPTIONS)
 db_app = typer.Typer(help="database maintenance", context_settings=_HELP_OPTIONS)
 app.add_typer(db_app, name="db")
+profiles_app = typer.Typer(
+    help="the agent profiles: built-in, DEEPAGENT_PROFILES files, with the tools of DEEPAGENT_TOOL_MODULES",
+    context_settings=_HELP_OPTIONS,
+)
+app.add_typer(profiles_app, name="profiles")
 
 
 @app.callback()
@@ -111,7 +116,7 @@ def run_command(
     ctx: typer.Context,
     request: Annotated[str, typer.Argument(metavar="REQUEST", help="what the supervisor agent should do")],
     profile: Annotated[
-        str, typer.Option(metavar="NAME", help=f"agent profile (known: {', '.join(PROFILES)})", show_default=True)
+        str, typer.Option(metavar="NAME", help="agent profile (`profiles list` shows them)", show_default=True)
     ] = DEFAULT_PROFILE,
     max_steps: Annotated[
         int | None,
@@ -200,6 +205,29 @@ def show_command(ctx: typer.Context, run_id: RunId) -> None:
 def db_migrate_command(ctx: typer.Context) -> None:
     """apply pending schema migrations (idempotent)"""
     _execute(ctx, database.migrate())
+
+
+@profiles_app.command("list")
+def profiles_list_command(ctx: typer.Context) -> None:
+    """every profile with its sub-agents, tools and file (exit 2 if a file is invalid)"""
+    _execute(ctx, profiles.list_profiles())
+
+
+@profiles_app.command("show")
+def profiles_show_command(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME", show_default=False)]
+) -> None:
+    """one profile as runs get it: prompts, tools, models, sub-agents (general-purpose included)"""
+    _execute(ctx, profiles.show_profile(name))
+
+
+@profiles_app.command("check")
+def profiles_check_command(
+    ctx: typer.Context,
+    paths: Annotated[list[str], typer.Argument(metavar="PATH...", help="profile files or folders of them")],
+) -> None:
+    """validate profile files; every problem with its file, field and reason (exit 2 if any)"""
+    _execute(ctx, profiles.check_profiles(paths))
 
 
 app.command("codec-server")(codec_server.command)

@@ -11,7 +11,7 @@ from cli.live_view import follow
 from cli.reconnect import TemporalLink
 from cli.results import report_result
 from cli.services import Origin, WorkerPolicy, open_services
-from deepagents_temporal.profiles import UnknownProfileError, get_profile
+from deepagents_temporal.catalog import load_catalog
 from deepagents_temporal.retries import WORKFLOW_TASK_TIMEOUT
 from deepagents_temporal.schema import AgentInput, AgentResult
 from deepagents_temporal.settings import load_settings
@@ -31,15 +31,13 @@ async def run(
     with_worker: bool,
     model_timeout: float | None = None,
 ) -> int:
-    try:
-        get_profile(profile)
-    except UnknownProfileError as err:
-        say(f"error: {err}")
-        return 2
     if not request.strip():
         say("error: the request is empty")
         return 2
     settings = load_settings()
+    # The workers read the profile again when the run starts; checking it here
+    # catches a typo before anything starts.
+    load_catalog(settings).profile(profile)
     timeout = model_timeout if model_timeout is not None else settings.deepagent_model_timeout
     async with open_services(
         settings,

@@ -26,7 +26,7 @@ from minio.error import S3Error
 
 from deepagents_temporal.digest import sha256_hex
 from deepagents_temporal.s3 import is_missing, run_prefix
-from deepagents_temporal.schema import Message
+from deepagents_temporal.schema import Message, ToolCall
 
 CACHE_ENTRIES = 20_000
 
@@ -37,6 +37,11 @@ def _canonical(value: Any) -> bytes:
 
 def _message_dict(message: Message) -> dict[str, Any]:
     return message.model_dump(mode="json", exclude_defaults=True)
+
+
+# Tool output longer than this is stored in the bucket and history carries a reference.
+MAX_INLINE_OUTPUT_CHARS = 2048
+PREVIEW_CHARS = 200
 
 
 class ConversationStore:
@@ -104,6 +109,15 @@ class ConversationStore:
     def put_message(self, run_id: str, message: Message) -> str:
         return self._put(run_id, "messages", _message_dict(message))
 
+    def tool_message(self, run_id: str, call: ToolCall, output: str) -> Message:
+        """A tool's answer to ``call``; output over MAX_INLINE_OUTPUT_CHARS is stored and
+        the message carries a reference and a preview, so history stays small."""
+        message = Message(role="tool", content=output, tool_call_id=call.id, name=call.name)
+        if len(output) <= MAX_INLINE_OUTPUT_CHARS:
+            return message
+        digest = self.put_message(run_id, message)
+        return message.model_copy(update={"content": output[:PREVIEW_CHARS], "stored": digest})
+
     def get_message(self, run_id: str, digest: str) -> Message:
         return Message.model_validate(self._get(run_id, "messages", digest))
 
@@ -124,6 +138,15 @@ class ConversationStore:
     def segment(self, run_id: str, digest: str) -> list[Message]:
         """The messages of one segment, as stored (references unresolved)."""
         return [Message.model_validate(m) for m in self._get(run_id, "transcripts", digest)["messages"]]
+
+    def call_arguments(self, run_id: str, call: ToolCall) -> dict[str, Any]:
+        """A tool call's arguments, fetched from its stored reply when they were stored away."""
+        if call.args_stored_in is None:
+            return call.args
+        for stored in self.segment(run_id, call.args_stored_in)[-1].tool_calls:
+            if stored.id == call.id:
+                return stored.args
+        raise LookupError(f"tool call {call.id} is not in stored message {call.args_stored_in}")
 
     def load(self, run_id: str, transcript: str | None) -> list[Message]:
         """The whole conversation up to ``transcript``, with stored messages resolved."""

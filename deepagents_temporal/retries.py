@@ -62,3 +62,15 @@ STORAGE_RETRY_POLICY = RetryPolicy(
     maximum_interval=timedelta(seconds=10),
     non_retryable_error_types=["ValueError", "LookupError"],
 )
+
+
+def custom_tool_retry_policy(retries: int) -> RetryPolicy:
+    """A custom tool's ``@tool(retries=N)``: N more attempts after an exception,
+    none after a NonRetryableToolError (activities/custom_tools.py)."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=retries + 1,
+        non_retryable_error_types=["NonRetryableToolError"],
+    )

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from deepagents_temporal.pgstore.records import ArtifactRecord, DecisionRecord, RunRecord
+from deepagents_temporal.profiles.spec import Profile
 
 
 class ToolCall(BaseModel):
@@ -140,6 +141,9 @@ class AgentInput(BaseModel):
     model_timeout_seconds: float = Field(default=120.0, gt=0)
     # Namespaces long-term memories (/memories/) together with the profile.
     user_id: str | None = None
+    # The resolved profile, fixed when the run started: sub-agents get it from
+    # their parent so a profile file edited meanwhile changes nothing for them.
+    profile_snapshot: Profile | None = None
 
 
 class AgentResult(BaseModel):
@@ -204,6 +208,19 @@ class FileToolOutput(BaseModel):
     summary: str
     error: str | None = None
     artifact: ArtifactInfo | None = None
+
+
+class CustomToolInput(FileToolInput):
+    """A call of a custom tool (its activity is named after the tool)."""
+
+
+class ToolOutput(BaseModel):
+    # The tool message for the model: inline when small, else a stored reference.
+    message: Message
+    summary: str
+    error: str | None = None
+    # The run's files the tool wrote.
+    artifacts: list[ArtifactInfo] = Field(default_factory=list)
 
 
 class LogLine(BaseModel):

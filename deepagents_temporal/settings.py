@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     # server that never answers fails the call within a couple of minutes.
     deepagent_model_timeout: float = Field(default=60.0, ge=MODEL_TIMEOUT_RANGE[0], le=MODEL_TIMEOUT_RANGE[1])
 
+    # Extra profile files or folders of them (comma-separated), after the built-in ones.
+    deepagent_profiles: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Modules with @tool functions (comma-separated, importable on PYTHONPATH).
+    deepagent_tool_modules: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     s3_endpoint: str | None = None
     s3_access_key: SecretStr | None = None
     s3_secret_key: SecretStr | None = None
@@ -44,9 +49,9 @@ class Settings(BaseSettings):
     # (AES-GCM, deepagents_temporal/payload_codec.py); unset = no encryption.
     deepagent_payload_key: SecretStr | None = None
 
-    @field_validator("deepagent_fallback_models", mode="before")
+    @field_validator("deepagent_fallback_models", "deepagent_profiles", "deepagent_tool_modules", mode="before")
     @classmethod
-    def _split_models(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value

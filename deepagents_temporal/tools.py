@@ -1,4 +1,5 @@
-"""Tool schemas the model sees and the argument models that validate its calls.
+"""Tool schemas the model sees and the argument models that validate the
+built-in tools' calls (custom tools carry their own, ``custom_tools/``).
 
 Names and arguments follow deepagents so prompts written for it work here.
 """
@@ -120,8 +121,14 @@ def parse_args(tool: str, args: dict[str, Any]) -> _Args:
     try:
         return ARG_MODELS[tool].model_validate(args)
     except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(arguments)'}: {e['msg']}" for e in err.errors())
-        raise ToolArgumentError(f"invalid arguments for {tool}: {problems}") from None
+        raise ToolArgumentError(f"invalid arguments for {tool}: {describe_validation_error(err)}") from None
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    """Each problem as ``field.path: message``, for a model to correct its call."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '(arguments)'}: {e['msg']}" for e in err.errors(include_url=False)
+    )
 
 
 def _function(name: str, description: str, parameters: dict[str, Any]) -> dict[str, Any]:
@@ -158,9 +165,8 @@ def tool_schemas(profile: Profile, agent: AgentSpec) -> list[dict[str, Any]]:
                 )
             )
         elif name == "task":
-            roster = "\n".join(
-                f"- {sub}: {profile.subagents[sub].description}" for sub in agent.subagents if sub in profile.subagents
-            )
+            delegates = agent.delegates(profile)
+            roster = "\n".join(f"- {sub}: {profile.subagents[sub].description}" for sub in delegates)
             schemas.append(
                 _function(
                     "task",
@@ -174,7 +180,7 @@ def tool_schemas(profile: Profile, agent: AgentSpec) -> list[dict[str, Any]]:
                                 "type": "string",
                                 "description": "Everything the sub-agent needs to know to do the work",
                             },
-                            "subagent_type": {"type": "string", "enum": list(agent.subagents)},
+                            "subagent_type": {"type": "string", "enum": list(delegates)},
                         },
                         "required": ["description", "subagent_type"],
                     },
@@ -185,6 +191,9 @@ def tool_schemas(profile: Profile, agent: AgentSpec) -> list[dict[str, Any]]:
             schemas.append(
                 _function(name, description, {"type": "object", "properties": properties, "required": required})
             )
+        elif name in profile.custom_tools:
+            custom = profile.custom_tools[name]
+            schemas.append(_function(name, custom.description, custom.parameters))
         else:
             raise ValueError(f"agent {agent.name!r} lists unknown tool {name!r}")
     return schemas

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from deepagents_temporal.profiles import Profile, get_profile
+from deepagents_temporal.profiles import Profile, get_builtin_profile
 
 #: The profile the demo brain plays.
 DEMO_PROFILE = "qa"
@@ -55,7 +55,7 @@ def specialists_of(profile: Profile) -> dict[str, Specialist]:
 
 
 #: subagent_type -> Specialist(kind, title), for the demo profile.
-DEMO_SPECIALISTS: dict[str, Specialist] = specialists_of(get_profile(DEMO_PROFILE))
+DEMO_SPECIALISTS: dict[str, Specialist] = specialists_of(get_builtin_profile(DEMO_PROFILE))
 
 
 def specialty_of(text: str) -> str | None:

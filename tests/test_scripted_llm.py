@@ -622,7 +622,7 @@ def test_demo_final_strategy_reports_a_failed_specialist_once() -> None:
 
 
 def test_demo_detects_each_specialty_from_the_qa_profile_prompts() -> None:
-    from deepagents_temporal.profiles import QA_PROFILE
+    from deepagents_temporal.profiles import get_builtin_profile
 
     expected = {
         "e2e_test_specialist": "# End-to-end test scenarios",
@@ -633,7 +633,7 @@ def test_demo_detects_each_specialty_from_the_qa_profile_prompts() -> None:
         req = ChatRequest(
             model="m",
             messages=[
-                {"role": "system", "content": QA_PROFILE.subagents[name].system_prompt},
+                {"role": "system", "content": get_builtin_profile("qa").subagents[name].system_prompt},
                 {"role": "user", "content": "Write scenarios for the password reset flow"},
             ],
         )

@@ -20,27 +20,32 @@ from temporalio.exceptions import (
     ApplicationError,
     ChildWorkflowError,
     FailureError,
+    RetryState,
     is_cancelled_exception,
 )
 
 with workflow.unsafe.imports_passed_through():
     from activities.files import FileActivities
     from activities.model import ModelActivities
+    from activities.profiles import ProfileActivities
     from deepagents_temporal.failures import innermost_failure_message
     from deepagents_temporal.pgstore.records import DecisionKind, RunRecord, RunStatus
     from deepagents_temporal.profiles import (
         FILE_TOOLS,
+        WORKFLOW_TOOLS,
         AgentSpec,
+        CustomToolSpec,
         Profile,
         UnknownAgentError,
         UnknownProfileError,
-        get_profile,
+        get_builtin_profile,
     )
     from deepagents_temporal.retries import (
         ACTIVITY_HEARTBEAT_TIMEOUT,
         MODEL_CHAIN_ROUNDS,
         STORAGE_RETRY_POLICY,
         WORKFLOW_TASK_TIMEOUT,
+        custom_tool_retry_policy,
         model_retry_policy,
     )
     from deepagents_temporal.schema import (
@@ -48,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         AgentResult,
         ArtifactInfo,
         ChildInfo,
+        CustomToolInput,
         DeliverableInput,
         FileToolInput,
         FileToolOutput,
@@ -59,15 +65,18 @@ with workflow.unsafe.imports_passed_through():
         Todo,
         TokenUsage,
         ToolCall,
+        ToolOutput,
     )
     from deepagents_temporal.tools import TaskArgs, ToolArgumentError, WriteTodosArgs, parse_args, tool_schemas
     from workflows.bookkeeping import MAX_RECORDED_SUMMARY, RunBookkeeping
     from workflows.progress import ProgressLog, todos_markdown
 
-WORKFLOW_TOOLS = ("write_todos", "task")
 # Models that answered 401 or 404 are skipped for the rest of the run (a
 # workflow.patched id: runs started before it keep asking them).
 SKIP_UNHEALTHY_MODELS = "skip-unhealthy-models"
+# The run's profile is read by an activity and handed to sub-agents (a
+# workflow.patched id: runs started before it use the built-in profiles).
+PROFILE_FROM_ACTIVITY = "profile-from-activity"
 DELIVERABLE_NAME = "final_answer.md"
 EMPTY_REPLY_NOTICE = (
     "Error: your last reply was empty (no text and no tool calls). Call a tool or give your final answer."
@@ -75,7 +84,7 @@ EMPTY_REPLY_NOTICE = (
 
 
 @dataclass(frozen=True)
-class ToolContext:
+class AgentContext:
     """What the tools of one agent need besides the call: fixed for the whole run."""
 
     profile: Profile
@@ -142,10 +151,10 @@ class AgentWorkflow:
         )
         self._books.started(request.request)
         try:
+            profile = await self._profile(request)
             try:
-                profile = get_profile(request.profile)
                 spec = profile.agent(request.agent)
-            except (UnknownProfileError, UnknownAgentError) as err:
+            except UnknownAgentError as err:
                 raise ApplicationError(str(err), type="BadAgentInput", non_retryable=True) from None
             self._agent_name = spec.name
             self._books.set_agent(spec.name)
@@ -169,6 +178,29 @@ class AgentWorkflow:
         result.artifacts = list(self._artifacts.values())
         return result
 
+    async def _profile(self, request: AgentInput) -> Profile:
+        """The run's profile: the parent's snapshot, or read by a worker as the run starts."""
+        if request.profile_snapshot is not None:
+            return request.profile_snapshot
+        if not workflow.patched(PROFILE_FROM_ACTIVITY):
+            try:
+                return get_builtin_profile(request.profile)
+            except UnknownProfileError as err:
+                raise ApplicationError(str(err), type="BadAgentInput", non_retryable=True) from None
+        try:
+            return await workflow.execute_activity_method(
+                ProfileActivities.resolve_profile,
+                request.profile,
+                start_to_close_timeout=timedelta(seconds=60),
+                heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
+                retry_policy=STORAGE_RETRY_POLICY,
+                summary=f"read profile {request.profile}",
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            raise ApplicationError(innermost_failure_message(err), type="BadAgentInput", non_retryable=True) from None
+
     async def _agent_loop(self, request: AgentInput, profile: Profile, spec: AgentSpec) -> AgentResult:
         assert self._books is not None
         run_id = self._run_id
@@ -181,7 +213,7 @@ class AgentWorkflow:
             raise ApplicationError("the request is empty", type="BadAgentInput", non_retryable=True)
         max_steps = request.max_steps or spec.max_steps
         tools = tool_schemas(profile, spec)
-        context = ToolContext(profile, spec, chain, request.model_timeout_seconds, request.user_id)
+        context = AgentContext(profile, spec, chain, request.model_timeout_seconds, request.user_id)
 
         # The conversation lives in the bucket (see conversation.py); the
         # workflow keeps its transcript reference and what came after it.
@@ -340,7 +372,7 @@ class AgentWorkflow:
 
     # ----- tools ---------------------------------------------------------
 
-    async def _run_tools(self, calls: list[ToolCall], context: ToolContext) -> list[Message]:
+    async def _run_tools(self, calls: list[ToolCall], context: AgentContext) -> list[Message]:
         """One turn's tool calls, results in call order. File tools run one after
         another in the model's order (a write then an edit of one file must not
         race); the rest, sub-agents above all, run in parallel with them."""
@@ -358,7 +390,7 @@ class AgentWorkflow:
         await asyncio.gather(in_order(file_calls), *(one(i) for i in others))
         return [message for message in results if message is not None]
 
-    async def _run_tool(self, call: ToolCall, context: ToolContext) -> Message:
+    async def _run_tool(self, call: ToolCall, context: AgentContext) -> Message:
         output = await self._tool_output(call, context)
         message = (
             output
@@ -377,18 +409,21 @@ class AgentWorkflow:
         )
         return message
 
-    async def _tool_output(self, call: ToolCall, context: ToolContext) -> str | Message:
+    async def _tool_output(self, call: ToolCall, context: AgentContext) -> str | Message:
         """Validate the call and hand it to its tool; a bad call becomes an error message for the model."""
         if call.raw_args is not None:
             return self._tool_error(
                 f"arguments for {call.name or 'the tool'} are not valid JSON ({call.error}): {call.raw_args[:200]!r}"
             )
-        if call.name not in context.spec.tools or call.name not in (*WORKFLOW_TOOLS, *FILE_TOOLS):
+        custom = context.profile.custom_tools
+        if call.name not in context.spec.tools or call.name not in (*WORKFLOW_TOOLS, *FILE_TOOLS, *custom):
             available = ", ".join(context.spec.tools) or "none"
             return self._tool_error(f"unknown tool {call.name!r}; available tools: {available}")
+        # File and custom tools are validated by their activity: large arguments never enter the workflow.
         if call.name in FILE_TOOLS:
-            # Validated by the activity: large arguments never enter the workflow.
             return await self._file_tool(call, context)
+        if call.name in custom:
+            return await self._custom_tool(call, custom[call.name], context)
         try:
             args = parse_args(call.name, call.args)
         except ToolArgumentError as err:
@@ -405,7 +440,7 @@ class AgentWorkflow:
         self._decide(DecisionKind.VALIDATION, problem)
         return f"Error: {problem}"
 
-    async def _file_tool(self, call: ToolCall, context: ToolContext) -> Message:
+    async def _file_tool(self, call: ToolCall, context: AgentContext) -> Message:
         output: FileToolOutput = await workflow.execute_activity_method(
             FileActivities.file_tool,
             FileToolInput(
@@ -425,17 +460,46 @@ class AgentWorkflow:
             self._add_artifact(output.artifact)
         return output.message
 
+    async def _custom_tool(self, call: ToolCall, tool: CustomToolSpec, context: AgentContext) -> Message | str:
+        try:
+            output: ToolOutput = await workflow.execute_activity(
+                tool.activity_name,
+                CustomToolInput(
+                    run_id=self._run_id,
+                    agent=context.spec.name,
+                    call=call,
+                    profile=context.profile.name,
+                    user_id=context.user_id,
+                ),
+                result_type=ToolOutput,
+                start_to_close_timeout=timedelta(seconds=tool.timeout_seconds),
+                heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
+                retry_policy=custom_tool_retry_policy(tool.retries),
+                summary=f"{context.spec.name}: {call.name}",
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            attempts = ""
+            if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+                attempts = f" after {tool.retries + 1} attempts"
+            return self._tool_error(f"tool {call.name} failed{attempts}: {innermost_failure_message(err)}")
+        self._event("error" if output.error else "tool", output.summary)
+        for artifact in output.artifacts:
+            self._add_artifact(artifact)
+        return output.message
+
     def _write_todos(self, args: WriteTodosArgs) -> str:
         self._todos = list(args.todos)
         self._event("todos", todos_markdown(self._todos))
         return f"Updated todo list to {[t.model_dump() for t in self._todos]}"
 
-    async def _task(self, args: TaskArgs, context: ToolContext) -> str:
+    async def _task(self, args: TaskArgs, context: AgentContext) -> str:
         profile, spec = context.profile, context.spec
-        if args.subagent_type not in spec.subagents or args.subagent_type not in profile.subagents:
+        delegates = spec.delegates(profile)
+        if args.subagent_type not in delegates or args.subagent_type not in profile.subagents:
             return self._tool_error(
-                f"unknown subagent_type {args.subagent_type!r}; "
-                f"available sub-agents: {', '.join(spec.subagents) or 'none'}"
+                f"unknown subagent_type {args.subagent_type!r}; available sub-agents: {', '.join(delegates) or 'none'}"
             )
         n = self._child_counters.get(args.subagent_type, 0) + 1
         self._child_counters[args.subagent_type] = n
@@ -466,6 +530,7 @@ class AgentWorkflow:
                     run_id=self._run_id,
                     model_timeout_seconds=context.model_timeout_seconds,
                     user_id=context.user_id,
+                    profile_snapshot=profile,
                 ),
                 id=child_id,
                 task_timeout=WORKFLOW_TASK_TIMEOUT,

@@ -59,6 +59,9 @@ class CompositeBackend:
     async def read_file(self, file_path: str, offset: int = 0, limit: int = DEFAULT_READ_LIMIT) -> ReadResult:
         return await self.route(file_path).read_file(file_path, offset, limit)
 
+    async def read_text(self, file_path: str) -> ReadResult:
+        return await self.route(file_path).read_text(file_path)
+
     async def write_file(self, file_path: str, content: str, *, operation_id: str) -> WriteResult:
         return await self.route(file_path).write_file(file_path, content, operation_id=operation_id)
 

@@ -113,6 +113,10 @@ class FileBackend(Protocol):
         """Lines ``offset`` (0-based) to ``offset + limit``, numbered like ``cat -n``."""
         ...
 
+    async def read_text(self, file_path: str) -> ReadResult:
+        """The whole text of a file as ``output``, unnumbered (for custom tools, not the model)."""
+        ...
+
     async def write_file(self, file_path: str, content: str, *, operation_id: str) -> WriteResult:
         """Create a file; an existing one with other content is an error (use edit_file)."""
         ...

@@ -73,6 +73,7 @@ from deepagents_temporal.backends.text import (
     not_found_error,
     read_window,
     replace_exact,
+    split_lines,
     write_message,
 )
 from deepagents_temporal.digest import sha256_hex
@@ -152,6 +153,9 @@ class S3Backend:
     async def read_file(self, file_path: str, offset: int = 0, limit: int = DEFAULT_READ_LIMIT) -> ReadResult:
         """Lines ``offset`` (0-based) to ``offset + limit``, numbered like ``cat -n``."""
         return await answer(ReadResult, asyncio.to_thread(self._read_file, file_path, offset, limit))
+
+    async def read_text(self, file_path: str) -> ReadResult:
+        return await answer(ReadResult, asyncio.to_thread(self._read_text, file_path))
 
     async def write_file(self, file_path: str, content: str, *, operation_id: str) -> WriteResult:
         """Create a file. An existing file with other content is an error (use edit_file);
@@ -302,6 +306,15 @@ class S3Backend:
         assert stored.data is not None
         text = _decode_text(stored.data, target.path)
         return read_window(target.path, text, len(stored.data), offset, limit)
+
+    def _read_text(self, file_path: str) -> ReadResult:
+        target = self._target(file_path)
+        stored = self._get(target.key, target.path) if target.rel else None
+        if stored is None:
+            raise self._not_found(target)
+        assert stored.data is not None
+        text = _decode_text(stored.data, target.path)
+        return ReadResult(output=text, path=target.path, size=len(stored.data), total_lines=len(split_lines(text)))
 
     def _written(self, target: Target, stored: _Stored, result_type: type[W], output: str) -> W:
         return result_type(

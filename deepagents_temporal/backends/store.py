@@ -81,6 +81,7 @@ from deepagents_temporal.backends.text import (
     not_found_error,
     read_window,
     replace_exact,
+    split_lines,
     write_message,
 )
 from deepagents_temporal.digest import sha256_hex
@@ -204,6 +205,9 @@ class StoreBackend:
     async def read_file(self, file_path: str, offset: int = 0, limit: int = DEFAULT_READ_LIMIT) -> ReadResult:
         """Lines ``offset`` (0-based) to ``offset + limit``, numbered like ``cat -n``."""
         return await answer(ReadResult, self._read_file(file_path, offset, limit))
+
+    async def read_text(self, file_path: str) -> ReadResult:
+        return await answer(ReadResult, self._read_text(file_path))
 
     async def write_file(self, file_path: str, content: str, *, operation_id: str) -> WriteResult:
         """Create a file. An existing file with other content is an error (use edit_file);
@@ -329,6 +333,16 @@ class StoreBackend:
             raise await self._not_found(target)
         text = self._text(target, item)
         return read_window(target.path, text, len(text.encode("utf-8", "replace")), offset, limit)
+
+    async def _read_text(self, file_path: str) -> ReadResult:
+        target = self._target(file_path)
+        item = await self._get(target.rel) if target.rel else None
+        if item is None:
+            raise await self._not_found(target)
+        text = self._text(target, item)
+        return ReadResult(
+            output=text, path=target.path, size=len(text.encode("utf-8", "replace")), total_lines=len(split_lines(text))
+        )
 
     async def _write_file(self, file_path: str, content: str, operation_id: str) -> WriteResult:
         target = self._target(file_path, write=True)

@@ -1,0 +1,215 @@
+"""The profile file: a YAML shape close to deepagents' ``create_deep_agent``
+arguments, validated and resolved into a :class:`Profile`.
+
+Validation reports every problem of a file at once, each with where it is
+(``subagents[1].tools[0]``) and what is wrong, because a person fixes a file
+in one go rather than one error per worker start. Names become parts of
+workflow ids and object keys, so they are restricted to a safe alphabet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from deepagents_temporal.profiles.spec import (
+    BUILTIN_TOOLS,
+    GENERAL_PURPOSE,
+    AgentSpec,
+    CustomToolSpec,
+    Profile,
+)
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+MAX_STEPS_LIMIT = 500
+
+GENERAL_PURPOSE_DESCRIPTION = (
+    "General-purpose agent with the same tools as you: give it a self-contained piece of work "
+    "(research, a multi-step change, a long search through the files) to do in its own context, "
+    "so that only its final answer comes back into yours"
+)
+GENERAL_PURPOSE_PROMPT = (
+    "You are a general-purpose assistant working on one task handed to you by another agent. "
+    "Use your tools to do the task completely, then reply with a final answer that contains "
+    "everything the other agent needs: it sees only that answer, not your tool calls or files "
+    "you did not mention."
+)
+
+
+class _AgentFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = Field(min_length=1)
+    system_prompt: str
+    tools: list[str] = Field(default_factory=list)
+    # One model or a chain, primary first; unset = the run's chain.
+    model: str | list[str] | None = None
+    max_steps: int = Field(default=25, ge=1, le=MAX_STEPS_LIMIT)
+
+    @field_validator("system_prompt", "description")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        if self.model is None:
+            return ()
+        return (self.model,) if isinstance(self.model, str) else tuple(self.model)
+
+
+class SubAgentFile(_AgentFields):
+    # Siblings this sub-agent may hand work to (it then needs the task tool).
+    subagents: list[str] = Field(default_factory=list)
+
+
+class ProfileFile(_AgentFields):
+    # The supervisor's own name, as runs and rows show it; default: the profile's name.
+    agent_name: str | None = Field(default=None, pattern=NAME_PATTERN)
+    subagents: list[SubAgentFile] = Field(default_factory=list)
+    # Tokens one run may use, supervisor and sub-agents together; unset = no limit.
+    max_tokens: int | None = Field(default=None, gt=0)
+
+
+class ProfileFileError(ValueError):
+    """Every problem of one profile file, each as (where, what)."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = (f"{source}: {where}: {what}" if where else f"{source}: {what}" for where, what in problems)
+        super().__init__("\n".join(lines))
+
+
+def parse_profile(data: Any, source: str, custom_tools: dict[str, CustomToolSpec] | None = None) -> Profile:
+    """Validate one file's parsed YAML and resolve it; :class:`ProfileFileError` lists what is wrong."""
+    custom_tools = custom_tools or {}
+    if not isinstance(data, dict):
+        problem = f"a profile is a mapping of fields (name, description, ...), not {_kind(data)}"
+        raise ProfileFileError(source, [("", problem)])
+    problems: list[tuple[str, str]] = []
+    parsed = None
+    try:
+        parsed = ProfileFile.model_validate(data)
+    except ValidationError as err:
+        problems = [(_where(e["loc"]), _what(e)) for e in err.errors(include_url=False)]
+    problems += _cross_check(data, set(custom_tools))
+    if problems or parsed is None:
+        raise ProfileFileError(source, problems)
+    return _resolve(parsed, custom_tools, source)
+
+
+def _strings(value: Any) -> list[str]:
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
+def _cross_check(data: dict[str, Any], custom: Collection[str]) -> list[tuple[str, str]]:
+    """What the schema alone cannot see: unknown tools, names and references.
+    Works on the raw data, so a file with a typo in one field hears about the rest too."""
+    problems: list[tuple[str, str]] = []
+    known_tools = [*BUILTIN_TOOLS, *sorted(custom)]
+
+    def check_tools(where: str, tools: list[str]) -> None:
+        for i, tool in enumerate(tools):
+            if tool not in known_tools:
+                problems.append((f"{where}tools[{i}]", f"unknown tool {tool!r}; known tools: {', '.join(known_tools)}"))
+
+    tools = _strings(data.get("tools"))
+    check_tools("", tools)
+    supervisor = data.get("agent_name") or data.get("name")
+    subagents = [sub for sub in data.get("subagents") or [] if isinstance(sub, dict)]
+    names = [sub.get("name") for sub in subagents]
+    if subagents and "task" not in tools:
+        problems.append(("subagents", "the supervisor has sub-agents but not the task tool to reach them"))
+    for i, sub in enumerate(subagents):
+        where = f"subagents[{i}]."
+        sub_tools = _strings(sub.get("tools"))
+        check_tools(where, sub_tools)
+        name = sub.get("name")
+        if name is not None and name == supervisor:
+            problems.append((f"{where}name", f"{name!r} is the supervisor's own name"))
+        elif name is not None and names.index(name) != i:
+            problems.append((f"{where}name", f"duplicate sub-agent name {name!r}"))
+        references = _strings(sub.get("subagents"))
+        if references and "task" not in sub_tools:
+            problems.append((f"{where}subagents", "lists sub-agents but not the task tool to reach them"))
+        for j, ref in enumerate(references):
+            if ref == name:
+                problems.append((f"{where}subagents[{j}]", "a sub-agent cannot hand work to itself"))
+            elif ref not in names and ref != GENERAL_PURPOSE:
+                known = ", ".join(dict.fromkeys(str(n) for n in names)) or "none"
+                problems.append(
+                    (f"{where}subagents[{j}]", f"unknown sub-agent {ref!r}; this profile's sub-agents: {known}")
+                )
+    return problems
+
+
+def _resolve(profile: ProfileFile, custom_tools: dict[str, CustomToolSpec], source: str) -> Profile:
+    supervisor = AgentSpec(
+        name=profile.agent_name or profile.name,
+        description=profile.description,
+        system_prompt=profile.system_prompt,
+        tools=tuple(profile.tools),
+        subagents=tuple(sub.name for sub in profile.subagents),
+        models=profile.models,
+        max_steps=profile.max_steps,
+    )
+    subagents = {
+        sub.name: AgentSpec(
+            name=sub.name,
+            description=sub.description,
+            system_prompt=sub.system_prompt,
+            tools=tuple(sub.tools),
+            subagents=tuple(sub.subagents),
+            models=sub.models,
+            max_steps=sub.max_steps,
+        )
+        for sub in profile.subagents
+    }
+    delegating = [agent for agent in (supervisor, *subagents.values()) if "task" in agent.tools]
+    if delegating and GENERAL_PURPOSE not in subagents:
+        subagents[GENERAL_PURPOSE] = AgentSpec(
+            name=GENERAL_PURPOSE,
+            description=GENERAL_PURPOSE_DESCRIPTION,
+            system_prompt=GENERAL_PURPOSE_PROMPT,
+            # The supervisor's tools, without task: its work stays one level deep.
+            tools=tuple(tool for tool in supervisor.tools if tool != "task"),
+            models=supervisor.models,
+            max_steps=supervisor.max_steps,
+        )
+    used = {tool for agent in (supervisor, *subagents.values()) for tool in agent.tools}
+    return Profile(
+        name=profile.name,
+        description=profile.description,
+        supervisor=supervisor,
+        subagents=subagents,
+        custom_tools={name: spec for name, spec in sorted(custom_tools.items()) if name in used},
+        max_tokens=profile.max_tokens,
+        source=source,
+    )
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _what(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown field (see docs/profiles.md for the fields a profile has)"
+    if error["type"] == "missing":
+        return "required field is missing"
+    if error["type"] == "string_pattern_mismatch":
+        return f"{error['input']!r} is not a valid name: use letters, digits, '_', '.' and '-' (at most 64)"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _kind(data: Any) -> str:
+    return "an empty file" if data is None else f"a {type(data).__name__}"
