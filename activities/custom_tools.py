@@ -61,7 +61,7 @@ class CustomToolActivities:
         try:
             output = await custom.invoke(parsed, context)
         except NonRetryableToolError as err:
-            raise ApplicationError(f"{custom.name}: {err}", type=NON_RETRYABLE_TOOL_ERROR, non_retryable=True) from None
+            raise ApplicationError(str(err), type=NON_RETRYABLE_TOOL_ERROR, non_retryable=True) from None
         message = await asyncio.to_thread(self._conversations.tool_message, request.run_id, call, output)
         written = "".join(f", wrote {a.key}" for a in context.artifacts)
         summary = f"{custom.name}: {len(output)} characters{written}"

@@ -32,10 +32,14 @@ class Settings(BaseSettings):
     # server that never answers fails the call within a couple of minutes.
     deepagent_model_timeout: float = Field(default=60.0, ge=MODEL_TIMEOUT_RANGE[0], le=MODEL_TIMEOUT_RANGE[1])
 
-    # Extra profile files or folders of them (comma-separated), after the built-in ones.
-    deepagent_profiles: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    # Modules with @tool functions (comma-separated, importable on PYTHONPATH).
-    deepagent_tool_modules: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    deepagent_profiles: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="profile files or folders of them (comma-separated), added to the built-in profiles",
+    )
+    deepagent_tool_modules: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="modules with @tool functions (comma-separated, importable on PYTHONPATH)",
+    )
 
     s3_endpoint: str | None = None
     s3_access_key: SecretStr | None = None

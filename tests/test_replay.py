@@ -5,7 +5,9 @@ a failed child), and histories committed under tests/histories/, recorded by an
 earlier version of the code. The committed ones are what catches an upgrade
 that would break runs already in flight: such a change needs
 ``workflow.patched`` (see docs/architecture.md), not new histories. Refresh them only on
-purpose: ``RECORD_HISTORIES=1 pytest tests/test_replay.py``.
+purpose, adding a set named after the change:
+``RECORD_HISTORIES=profiles_from_files pytest tests/test_replay.py`` writes
+``tests/histories/profiles_from_files_<n>.json`` and keeps the older sets.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import json
 import os
 from pathlib import Path
 
-import pytest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer, Worker
 
@@ -55,19 +56,18 @@ async def test_fresh_histories_replay(client: Client, settings: Settings, worker
     histories = await _record_run_with_every_path(client, settings, llm)
     assert len(histories) == 4
     await _assert_replays(settings, histories)
-    if os.environ.get("RECORD_HISTORIES") == "1":
+    tag = os.environ.get("RECORD_HISTORIES")
+    if tag:
+        # Added beside the older ones, never replacing them: those are what
+        # runs started by earlier versions look like.
         HISTORIES.mkdir(exist_ok=True)
-        for old in HISTORIES.glob("*.json"):
-            old.unlink()
         for n, history in enumerate(histories):
             record = {"workflow_id": history.workflow_id, "history": json.loads(history.to_json())}
-            (HISTORIES / f"every_path_{n}.json").write_text(json.dumps(record, indent=1) + "\n")
+            (HISTORIES / f"{tag}_{n}.json").write_text(json.dumps(record, indent=1) + "\n")
 
 
 async def test_committed_histories_replay(settings: Settings) -> None:
     files = sorted(HISTORIES.glob("*.json"))
-    if os.environ.get("RECORD_HISTORIES") == "1" and not files:
-        pytest.skip("recording histories")
     assert files, f"no recorded histories in {HISTORIES}"
     histories = []
     for path in files:
