@@ -29,6 +29,8 @@ class Profile:
     description: str
     supervisor: AgentSpec
     subagents: dict[str, AgentSpec] = field(default_factory=dict)
+    # Tokens a run may spend, supervisor and sub-agents together (`run --max-tokens` wins).
+    max_tokens: int | None = None
 
     def agent(self, name: str | None) -> AgentSpec:
         if name is None or name == self.supervisor.name:
