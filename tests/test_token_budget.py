@@ -15,18 +15,18 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from deepagents_temporal.devstack import DevStack
 from deepagents_temporal.profiles import PROFILES, QA_PROFILE
 from deepagents_temporal.schema import AgentResult, ModelCallResult
-from deepagents_temporal.services import s3_client
+from deepagents_temporal.services import data_converter, s3_client
 from deepagents_temporal.settings import ModelPrice, Settings
 from scripted_llm import ChatRequest, Reply, ScriptedLLM
 from tests.cli_process import ROOT, cluster_env
 from tests.conftest import make_settings
 from tests.helpers import failure_message, model_results, start_run, unique_request, worker_output, worker_process
-from worker import build_worker
+from worker import WORKFLOWS, build_worker
 
 BUDGET_MESSAGE = "token budget exceeded: used {used} of {budget}"
 PRICES = {"test-model": ModelPrice(input=0.15, output=0.60)}
@@ -142,6 +142,13 @@ async def test_a_budget_used_up_inside_a_sub_agent_stops_the_whole_run(
     assert rows[handle.id]["total_tokens"] == used
     log = await asyncio.to_thread(run_log, settings, handle.id)
     assert BUDGET_MESSAGE.format(used=used, budget=budget) in log and "e2e_test_specialist" in log
+
+    # Both histories replay against the workflow code (the budget is behind workflow.patched).
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter(settings))
+    for workflow_id in (handle.id, child_id):
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        outcome = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        assert outcome.replay_failure is None, f"{workflow_id}: {outcome.replay_failure}"
 
 
 async def test_a_budget_not_reached_changes_nothing(
