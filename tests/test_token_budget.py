@@ -19,7 +19,7 @@ from temporalio.worker import Replayer, Worker
 
 from deepagents_temporal.devstack import DevStack
 from deepagents_temporal.profiles import PROFILES, QA_PROFILE
-from deepagents_temporal.schema import AgentResult, ModelCallResult
+from deepagents_temporal.schema import AgentResult, ModelCallResult, TokenUsage
 from deepagents_temporal.services import data_converter, s3_client
 from deepagents_temporal.settings import ModelPrice, Settings
 from scripted_llm import ChatRequest, Reply, ScriptedLLM
@@ -279,7 +279,21 @@ async def test_bad_budgets_and_price_tables_get_a_clear_error(settings: Settings
         assert result.returncode == 2, (value, output)
         assert "DEEPAGENT_PRICES" in output and expected in output and "Traceback" not in output, (value, output)
 
+    help_text = await _cli(settings, "run", "--help")
+    assert help_text.returncode == 0 and "--max-tokens" in help_text.stdout, help_text.stdout
+
     worker = worker_process(settings, DEEPAGENT_PRICES="[1, 2]")
     code = await asyncio.to_thread(worker.wait, 60)
     output = worker_output(worker)
     assert code == 2 and "DEEPAGENT_PRICES" in output and "Traceback" not in output, output
+
+
+def test_a_cost_adds_up_only_while_every_part_that_spent_tokens_has_one() -> None:
+    priced = TokenUsage(input_tokens=10, output_tokens=5, total_tokens=15, cost_usd=0.5)
+    unpriced = TokenUsage(input_tokens=10, output_tokens=5, total_tokens=15)
+    nothing = TokenUsage()
+    assert (priced + priced).cost_usd == 1.0
+    assert (priced + nothing).cost_usd == 0.5 and (nothing + priced).cost_usd == 0.5
+    assert (priced + unpriced).cost_usd is None and (unpriced + priced + priced).cost_usd is None
+    assert (nothing + nothing).cost_usd is None and (unpriced + unpriced).cost_usd is None
+    assert (priced + unpriced).total_tokens == 30
