@@ -12,6 +12,9 @@ bucket (``deepagents_temporal/answers.py``) next to the transcript segment, and
 an attempt that fails after that sends it (up to 100 KB) in its heartbeat details. A later
 attempt returns the kept answer instead of asking the model again. A bucket
 outage is waited out within the attempt (``STORAGE_PATIENCE``), heartbeating.
+
+The call's cost comes from the workers' ``DEEPAGENT_PRICES`` and the model that
+answered; the workflow adds it up with the tokens.
 """
 
 from __future__ import annotations
@@ -335,10 +338,21 @@ class ModelActivities:
             model=kept.model,
             attempt=kept.attempt,
             returned_on_attempt=info.attempt if info.attempt != kept.attempt else None,
-            usage=kept.usage,
+            usage=self._priced(kept),
             failed_attempts=previous,
             unhealthy_models=list(dict.fromkeys(e.model for e in previous if e.unhealthy and e.model != kept.model)),
         )
+
+    def _priced(self, kept: KeptAnswer) -> TokenUsage:
+        """The call's usage with its cost, when DEEPAGENT_PRICES has the model that answered.
+        Without a price the cost stays unknown (None), so the run's total is unknown rather than low."""
+        price = self._settings.deepagent_prices.get(kept.model)
+        if price is None:
+            if self._settings.deepagent_prices:
+                activity.logger.warning("DEEPAGENT_PRICES has no price for %s: the run's cost is unknown", kept.model)
+            return kept.usage.model_copy(update={"cost_usd": None})
+        cost = price.cost(kept.usage.input_tokens, kept.usage.output_tokens)
+        return kept.usage.model_copy(update={"cost_usd": cost})
 
     async def _kept_answer(
         self, request: ModelCallInput, earlier: dict, previous: list[ModelAttemptError]

@@ -108,6 +108,16 @@ def _step_limit(text: str) -> int:
     return value
 
 
+def _token_budget(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise typer.BadParameter(f"not a whole number of tokens: {text!r}") from None
+    if value < 1:
+        raise typer.BadParameter(f"must be a positive number of tokens, got {value}")
+    return value
+
+
 RunId = Annotated[str, typer.Argument(metavar="ID", show_default=False)]
 
 
@@ -141,6 +151,15 @@ def run_command(
             help="per model request; a timeout moves on to the next model (default: DEEPAGENT_MODEL_TIMEOUT, 60)",
         ),
     ] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(
+            parser=_token_budget,
+            metavar="N",
+            help="token budget of the whole run, sub-agents included: the run fails before a model call "
+            "once it has used N tokens (default: the profile's, else none)",
+        ),
+    ] = None,
 ) -> None:
     """start a run and follow it to the end (exit 0 when COMPLETED, 1 when it failed)"""
     _execute(
@@ -152,6 +171,7 @@ def run_command(
             user=user,
             with_worker=with_worker,
             model_timeout=model_timeout,
+            max_tokens=max_tokens,
         ),
     )
 
@@ -188,7 +208,7 @@ def list_command(
     ] = None,
     include_sub_agents: Annotated[bool, typer.Option("--all", help="include sub-agent runs")] = False,
 ) -> None:
-    """recent runs from PostgreSQL: id, profile, status, duration, tokens, models"""
+    """recent runs from PostgreSQL: id, profile, status, duration, tokens, cost, models"""
     _execute(
         ctx,
         inspect.list_runs(limit=limit, status=status.value if status else None, include_sub_agents=include_sub_agents),

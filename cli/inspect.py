@@ -14,7 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from cli.console import say
 from cli.reconnect import TemporalLink
-from cli.results import report_result
+from cli.results import cost_text, report_result
 from cli.services import Origin, Services, open_database_only, open_services, workflow_pollers
 from cli.waits import retries
 from deepagents_temporal import pgstore
@@ -134,11 +134,11 @@ async def list_runs(*, limit: int, status: str | None, include_sub_agents: bool)
     if not runs:
         say("no runs recorded yet")
         return 0
-    say(f"{'RUN ID':<44} {'PROFILE':<8} {'STATUS':<11} {'DURATION':>9} {'TOKENS':>8}  MODELS")
+    say(f"{'RUN ID':<44} {'PROFILE':<8} {'STATUS':<11} {'DURATION':>9} {'TOKENS':>8} {'COST':>11}  MODELS")
     for run in runs:
         say(
             f"{run.run_id:<44} {run.profile or '-':<8} {run.status.value:<11} {_duration(run):>9} "
-            f"{run.total_tokens or 0:>8}  {', '.join(run.models_used) or '-'}"
+            f"{run.total_tokens or 0:>8} {cost_text(run.cost_usd):>11}  {', '.join(run.models_used) or '-'}"
         )
     return 0
 
@@ -156,7 +156,8 @@ async def show(run_id: str) -> int:
         say(f"run id:   {run.run_id}")
         say(f"status:   {run.status.value}{' - ' + run.error if run.error else ''}")
         say(f"profile:  {run.profile}, agent {run.agent}, duration {_duration(run)}")
-        say(f"models:   {', '.join(run.models_used) or '-'}; tokens {run.total_tokens or 0:,}")
+        cost = "" if run.cost_usd is None else f", cost {cost_text(run.cost_usd)}"
+        say(f"models:   {', '.join(run.models_used) or '-'}; tokens {run.total_tokens or 0:,}{cost}")
         say(f"request:  {run.request}")
         for agent_run in [run, *children]:
             say(f"\ndecisions of {agent_run.agent or agent_run.run_id} ({agent_run.run_id}, {agent_run.status.value}):")

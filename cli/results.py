@@ -26,6 +26,11 @@ from deepagents_temporal.settings import Settings
 ARTIFACT_LINK_HOURS = 24
 
 
+def cost_text(cost_usd: float | None) -> str:
+    """A run's cost as printed (USD, to the micro-dollar); "-" when unknown."""
+    return "-" if cost_usd is None else f"${cost_usd:,.6f}"
+
+
 async def report_result(services: Services, handle: WorkflowHandle, link: TemporalLink) -> int:
     """Wait for the run's end and print it; 0 when it COMPLETED, 1 when it failed."""
     ui_link = services.run_link(handle.id)
@@ -45,9 +50,10 @@ async def report_result(services: Services, handle: WorkflowHandle, link: Tempor
     say("=" * 72)
     await _artifacts_or_warning(services, handle.id)
     say(f"run id: {handle.id}")
+    cost = "" if result.usage.cost_usd is None else f", cost: {cost_text(result.usage.cost_usd)}"
     say(
         f"status: COMPLETED in {result.steps} supervisor steps, sub-agents: {len(result.children)}, "
-        f"models: {', '.join(result.models_used)}, tokens: {result.usage.total_tokens}",
+        f"models: {', '.join(result.models_used)}, tokens: {result.usage.total_tokens}{cost}",
         style="green",
     )
     _say_ui_link(services, ui_link)

@@ -30,6 +30,7 @@ async def run(
     user: str | None,
     with_worker: bool,
     model_timeout: float | None = None,
+    max_tokens: int | None = None,
 ) -> int:
     if not request.strip():
         say("error: the request is empty")
@@ -50,7 +51,12 @@ async def run(
         handle = await services.client.start_workflow(
             "AgentWorkflow",
             AgentInput(
-                profile=profile, request=request, max_steps=max_steps, user_id=user, model_timeout_seconds=timeout
+                profile=profile,
+                request=request,
+                max_steps=max_steps,
+                user_id=user,
+                model_timeout_seconds=timeout,
+                max_tokens=max_tokens,
             ),
             id=run_id,
             task_queue=services.settings.temporal_task_queue,
@@ -65,7 +71,8 @@ async def run(
         note = services.links_die_note()
         if note:
             say(note, style="yellow")
-        say(f"profile: {profile}, models: {services.models_text()}, model request timeout: {timeout:g} s")
+        budget = f", token budget: {max_tokens:,}" if max_tokens else ""
+        say(f"profile: {profile}, models: {services.models_text()}, model request timeout: {timeout:g} s{budget}")
         temporal = TemporalLink(services.settings.temporal_address or "")
         # Our own worker and `dev`'s always poll; a cluster's may not.
         hint = services.no_worker_hint() if services.origin is Origin.CLUSTER and not services.worker_here else None

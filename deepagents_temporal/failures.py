@@ -22,6 +22,7 @@ def failure_messages(err: BaseException) -> list[str]:
 
 
 def innermost_failure_message(err: BaseException) -> str:
-    """The innermost failure's message: what actually went wrong."""
+    """The innermost failure's message: what actually went wrong (without the error type
+    ``str()`` puts before a lone failure's message, so rows read as the CLI prints)."""
     messages = failure_messages(err)
-    return messages[-1] if len(messages) > 1 else str(err)
+    return messages[-1] if len(messages) > 1 or isinstance(err, FailureError) else str(err)

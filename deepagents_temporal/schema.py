@@ -43,13 +43,29 @@ class TokenUsage(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
+    # USD, from the workers' DEEPAGENT_PRICES. None: unknown (no price table,
+    # or a model without a price spent tokens), never a silently lower figure.
+    cost_usd: float | None = None
 
     def __add__(self, other: TokenUsage) -> TokenUsage:
         return TokenUsage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
             total_tokens=self.total_tokens + other.total_tokens,
+            cost_usd=_cost_sum(self, other),
         )
+
+    @property
+    def spent_nothing(self) -> bool:
+        return not (self.input_tokens or self.output_tokens or self.total_tokens)
+
+
+def _cost_sum(a: TokenUsage, b: TokenUsage) -> float | None:
+    """Known only when every part that spent tokens has a known cost (nothing spent costs nothing)."""
+    if a.cost_usd is None and b.cost_usd is None:
+        return None
+    costs = [u.cost_usd if u.cost_usd is not None else (0.0 if u.spent_nothing else None) for u in (a, b)]
+    return None if None in costs else sum(c for c in costs if c is not None)
 
 
 class ModelCallInput(BaseModel):
@@ -144,6 +160,11 @@ class AgentInput(BaseModel):
     # The resolved profile, fixed when the run started: sub-agents get it from
     # their parent so a profile file edited meanwhile changes nothing for them.
     profile_snapshot: Profile | None = None
+    # Tokens the whole run (supervisor and every sub-agent) may spend; None =
+    # the profile's, else no budget (workflows/budget.py).
+    max_tokens: int | None = Field(default=None, gt=0)
+    # A sub-agent's: what the run had spent, as its parent knew, when it was started.
+    tokens_used_before: int = Field(default=0, ge=0)
 
 
 class AgentResult(BaseModel):

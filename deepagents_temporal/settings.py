@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from deepagents_temporal.service_errors import ConfigurationError
 
 # Bounds of DEEPAGENT_MODEL_TIMEOUT and `run --model-timeout` (seconds).
 MODEL_TIMEOUT_RANGE = (1.0, 3600.0)
+PRICES_EXAMPLE = '{"gpt-4o-mini": {"input": 0.15, "output": 0.60}}'
+
+
+class ModelPrice(BaseModel):
+    """What a model costs, in USD per million tokens."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        return (input_tokens * self.input + output_tokens * self.output) / 1_000_000
+
+
+_PRICE_TABLE = TypeAdapter(dict[str, ModelPrice])
 
 
 class Settings(BaseSettings):
@@ -53,12 +70,37 @@ class Settings(BaseSettings):
     # (AES-GCM, deepagents_temporal/payload_codec.py); unset = no encryption.
     deepagent_payload_key: SecretStr | None = None
 
+    # Model name -> USD per million input / output tokens, read by the workers
+    # (JSON, PRICES_EXAMPLE): runs then record what they cost.
+    deepagent_prices: Annotated[dict[str, ModelPrice], NoDecode] = Field(default_factory=dict)
+
     @field_validator("deepagent_fallback_models", "deepagent_profiles", "deepagent_tool_modules", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("deepagent_prices", mode="before")
+    @classmethod
+    def _parse_prices(cls, value: object) -> object:
+        # One message naming the model and field, instead of pydantic's nested locations.
+        if isinstance(value, str):
+            if not value.strip():
+                return {}
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"not JSON ({err.msg} at character {err.pos}); expected {PRICES_EXAMPLE}") from None
+        try:
+            return _PRICE_TABLE.validate_python(value)
+        except ValidationError as err:
+            first = err.errors(include_url=False)[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise ValueError(
+                f"{where + ': ' if where else ''}{first['msg']}; expected model -> USD per million "
+                f"input and output tokens, like {PRICES_EXAMPLE}"
+            ) from None
 
     @property
     def model_chain(self) -> list[str]:

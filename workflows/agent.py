@@ -69,6 +69,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from deepagents_temporal.tools import TaskArgs, ToolArgumentError, WriteTodosArgs, parse_args, tool_schemas
     from workflows.bookkeeping import MAX_RECORDED_SUMMARY, RunBookkeeping
+    from workflows.budget import EXCEEDED_DETAIL, TokenBudget
     from workflows.progress import ProgressLog, todos_markdown
 
 # Models that answered 401 or 404 are skipped for the rest of the run (a
@@ -113,6 +114,7 @@ class AgentWorkflow:
         self._books: RunBookkeeping | None = None
         # Models this agent no longer asks (they answered 401 or 404), with why.
         self._skipped: dict[str, str] = {}
+        self._budget = TokenBudget(None)
 
     # ----- queries -------------------------------------------------------
 
@@ -158,6 +160,8 @@ class AgentWorkflow:
                 raise ApplicationError(str(err), type="BadAgentInput", non_retryable=True) from None
             self._agent_name = spec.name
             self._books.set_agent(spec.name)
+            limit = request.max_tokens or (profile.max_tokens if is_root else None)
+            self._budget = TokenBudget(limit, request.tokens_used_before)
             result = await self._agent_loop(request, profile, spec)
             if is_root:
                 self._add_artifact(await self._save_deliverable(result))
@@ -173,6 +177,8 @@ class AgentWorkflow:
                 raise
             # A sub-agent tells its parent what it spent before failing.
             spent = {"usage": (self._usage + self._child_usage).model_dump(), "models_used": self._models_used}
+            if TokenBudget.is_exceeded(err):
+                spent[EXCEEDED_DETAIL] = True
             raise ApplicationError(reason, spent, type="SubAgentFailed", non_retryable=True) from None
         await self._finish(is_root, RunStatus.COMPLETED, None)
         result.artifacts = list(self._artifacts.values())
@@ -231,6 +237,7 @@ class AgentWorkflow:
                     type="StepLimitExceeded",
                     non_retryable=True,
                 )
+            self._budget.check(self._usage + self._child_usage)
             self._step += 1
             # The previous step's rows ride along with the model call.
             records = self._books.take()
@@ -531,6 +538,7 @@ class AgentWorkflow:
                     model_timeout_seconds=context.model_timeout_seconds,
                     user_id=context.user_id,
                     profile_snapshot=profile,
+                    **self._budget.for_child(self._usage + self._child_usage),
                 ),
                 id=child_id,
                 task_timeout=WORKFLOW_TASK_TIMEOUT,
@@ -542,6 +550,9 @@ class AgentWorkflow:
             reason = innermost_failure_message(err)
             self._count_spent_by_failed_child(err)
             self._event("child_finished", f"{args.subagent_type} ({child_id}) failed: {reason}")
+            if self._budget.stopped_child(err):
+                # The run's budget is spent: the whole run stops, not just this tool call.
+                raise self._budget.exceeded(self._usage + self._child_usage) from None
             return f"Error: sub-agent {args.subagent_type} failed: {reason}"
         child.status = "completed"
         learned = [m for m in result.skipped_models if m not in self._skipped]

@@ -69,6 +69,7 @@ class RunBookkeeping:
                 "input_tokens": usage.input_tokens,
                 "output_tokens": usage.output_tokens,
                 "total_tokens": usage.total_tokens,
+                "cost_usd": usage.cost_usd,
                 "updated_at": now,
                 "completed_at": now if status.is_terminal else None,
             }

@@ -56,6 +56,8 @@ class RunRecord(BaseModel):
     output_tokens: int = Field(default=0, ge=0)
     # None: input_tokens + output_tokens.
     total_tokens: int | None = Field(default=None, ge=0)
+    # USD, goes with the token counts; None: unknown (no price for a model it used).
+    cost_usd: float | None = Field(default=None, ge=0)
     created_at: AwareDatetime | None = None
     updated_at: AwareDatetime | None = None
     # None on a terminal status: updated_at.

@@ -46,12 +46,12 @@ _UPSERT_RUN = """
 INSERT INTO runs AS r (
     run_id, parent_run_id, workflow_name, profile, agent, request, status,
     created_at, updated_at, completed_at, error, models_used,
-    input_tokens, output_tokens, total_tokens)
+    input_tokens, output_tokens, total_tokens, cost_usd)
 VALUES (
     $1, $2, $3, $4, $5, $6, $7,
     coalesce($8, now()), coalesce($9, now()),
     CASE WHEN run_status_rank($7) = 2 THEN coalesce($10, $9, now()) END,
-    $11, $12, $13, $14, coalesce($15, $13::bigint + $14::bigint))
+    $11, $12, $13, $14, coalesce($15, $13::bigint + $14::bigint), $16)
 ON CONFLICT (run_id) DO UPDATE SET
     parent_run_id = coalesce(EXCLUDED.parent_run_id, r.parent_run_id),
     workflow_name = EXCLUDED.workflow_name,
@@ -68,7 +68,10 @@ ON CONFLICT (run_id) DO UPDATE SET
     -- token counts are cumulative: never let a stale write lower them
     input_tokens  = greatest(r.input_tokens, EXCLUDED.input_tokens),
     output_tokens = greatest(r.output_tokens, EXCLUDED.output_tokens),
-    total_tokens  = greatest(r.total_tokens, EXCLUDED.total_tokens)
+    total_tokens  = greatest(r.total_tokens, EXCLUDED.total_tokens),
+    -- the cost goes with the tokens it was computed from
+    cost_usd      = CASE WHEN EXCLUDED.total_tokens >= r.total_tokens
+                         THEN EXCLUDED.cost_usd ELSE r.cost_usd END
 WHERE run_status_rank(EXCLUDED.status) > run_status_rank(r.status)
    OR (EXCLUDED.status = r.status AND EXCLUDED.updated_at >= r.updated_at)
 RETURNING run_id
@@ -99,7 +102,7 @@ ON CONFLICT (run_id, key) DO UPDATE SET
 
 _RUN_COLUMNS = (
     "run_id, parent_run_id, workflow_name, profile, agent, request, status, created_at, updated_at,"
-    " completed_at, error, models_used, input_tokens, output_tokens, total_tokens"
+    " completed_at, error, models_used, input_tokens, output_tokens, total_tokens, cost_usd"
 )
 
 
@@ -109,6 +112,7 @@ PARAMETERS = {
     "runs": (
         "run_id", "parent_run_id", "workflow_name", "profile", "agent", "request", "status", "created_at",
         "updated_at", "completed_at", "error", "models_used", "input_tokens", "output_tokens", "total_tokens",
+        "cost_usd",
     ),
     "decisions": (
         "run_id", "seq", "kind", "agent", "step", "model", "attempt", "tool_calls", "summary",
@@ -152,6 +156,7 @@ async def upsert_run(pool: asyncpg.Pool, run: RunRecord) -> bool:
         run.input_tokens,
         run.output_tokens,
         run.total_tokens,
+        run.cost_usd,
     )
     if written is None and request is not None:
         # A stale row (say STARTED, landing after IN_PROGRESS) still carries
