@@ -9,26 +9,24 @@ sub-agent's workflow spans, every activity, and within them the spans this
 module opens: one per model request (GenAI semantic conventions: model, token
 usage, plus the attempt) and one per file tool (the tool and its path).
 
-Off, nothing of OpenTelemetry is imported and :func:`span` is a null context.
-Span texts (error descriptions, exception events) pass the redaction step
-before they are exported: a trace collector is outside the worker too.
-Client queries (the CLI polls ``progress``) are left untraced, so a followed
-run does not scatter one-span traces.
+Off, no interceptor is installed, this module imports nothing of
+OpenTelemetry and :func:`span` is a null context. On, the OpenTelemetry side
+lives in ``tracing_otel.py``: span texts (error descriptions, exception events)
+pass the redaction step before export (a trace collector is outside the worker
+too), and client queries are left untraced.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from deepagents_temporal.redaction import redact, redact_value
 from deepagents_temporal.settings import Settings
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
     from opentelemetry.trace import Tracer
 
@@ -63,7 +61,7 @@ def client_interceptors(settings: Settings) -> list[Any]:
     tracer = _start(settings)
     if tracer is None:
         return []
-    from deepagents_temporal.tracing_interceptor import RunTracingInterceptor
+    from deepagents_temporal.tracing_otel import RunTracingInterceptor
 
     return [RunTracingInterceptor(tracer)]
 
@@ -73,36 +71,22 @@ def _start(settings: Settings) -> Tracer | None:
     global _tracer, _provider
     with _lock:
         if _tracer is None and settings.otel_exporter_otlp_endpoint:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-            from opentelemetry.sdk.trace.export import BatchSpanProcessor
+            from deepagents_temporal.tracing_otel import otlp_provider
 
-            # The base endpoint, as the OTLP exporter's own variable means it.
-            endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
-            _provider = _new_provider(BatchSpanProcessor(RedactingExporter(OTLPSpanExporter(endpoint=endpoint))))
+            _provider = otlp_provider(settings.otel_exporter_otlp_endpoint, SERVICE_NAME)
             _tracer = _provider.get_tracer(__name__)
         return _tracer
-
-
-def _new_provider(processor: Any) -> TracerProvider:
-    from opentelemetry.sdk.resources import OTEL_SERVICE_NAME, Resource
-    from opentelemetry.sdk.trace import TracerProvider
-
-    # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES still apply (Resource.create reads them).
-    resource = Resource.create({} if os.environ.get(OTEL_SERVICE_NAME) else {"service.name": SERVICE_NAME})
-    provider = TracerProvider(resource=resource)
-    provider.add_span_processor(processor)
-    return provider
 
 
 @contextlib.contextmanager
 def exporting_to(exporter: SpanExporter) -> Iterator[None]:
     """Trace to ``exporter`` (each span as it ends) instead of OTLP, within the block: for tests."""
     global _tracer, _provider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from deepagents_temporal.tracing_otel import provider_exporting_to
 
     with _lock:
         previous = _tracer, _provider
-        _provider = _new_provider(SimpleSpanProcessor(RedactingExporter(exporter)))
+        _provider = provider_exporting_to(exporter, SERVICE_NAME)
         _tracer = _provider.get_tracer(__name__)
     try:
         yield
@@ -177,42 +161,3 @@ def tool_attributes(tool: str, call_id: str, path: str | None, agent: str) -> di
     if path:
         found[FILE_PATH] = path
     return found
-
-
-class RedactingExporter:
-    """A span exporter that redacts every text of a span (status, attributes, events) before passing it on."""
-
-    def __init__(self, inner: SpanExporter) -> None:
-        self._inner = inner
-
-    def export(self, spans: Sequence[ReadableSpan]) -> Any:
-        return self._inner.export([_redacted(s) for s in spans])
-
-    def shutdown(self) -> None:
-        self._inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self._inner.force_flush(timeout_millis)
-
-
-def _redacted(span: ReadableSpan) -> ReadableSpan:
-    from opentelemetry.sdk.trace import Event, ReadableSpan
-    from opentelemetry.trace import Status
-
-    status = span.status
-    if status.description:
-        status = Status(status.status_code, redact(status.description))
-    return ReadableSpan(
-        name=span.name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes=redact_value(dict(span.attributes or {})),
-        events=[Event(e.name, redact_value(dict(e.attributes or {})), e.timestamp) for e in span.events],
-        links=span.links,
-        kind=span.kind,
-        status=status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )
