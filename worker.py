@@ -88,10 +88,6 @@ class Workers:
         self.serves = serves
         self._stack: AsyncExitStack | None = None
 
-    @property
-    def task_queues(self) -> list[str]:
-        return [w.task_queue for w in self.workers]
-
     async def run(self) -> None:
         """Run them all until :meth:`shutdown`; one failing stops the others and raises."""
         tasks = [asyncio.create_task(w.run()) for w in self.workers]
