@@ -1,14 +1,24 @@
 """The worker: where workflows and activities meet.
 
-    python worker.py            # uses TEMPORAL_ADDRESS, OPENAI_* ... from the environment
+    python worker.py [--role all|workflows|models|io]   # TEMPORAL_ADDRESS, OPENAI_* ... from the environment
 
 This module lists every workflow and activity a worker registers and builds
-that worker (``build_worker``); the CLI's in-process worker, the tests and the
-benchmarks use the same function. Stops cleanly on SIGINT/SIGTERM: running
-activities get a few seconds to finish, the rest are retried by another worker.
-A service it cannot use (down, wrong credentials, missing settings) ends it with
-two lines saying which and what to do, exit code 3 (2 for settings); --debug or
-DEEPAGENT_DEBUG=1 adds the traceback.
+the workers of a role (``build_worker``); the CLI's in-process worker, the
+tests and the benchmarks use the same function. Two task queues
+(docs/deployment.md):
+
+    TEMPORAL_TASK_QUEUE           workflows; file, log and PostgreSQL activities
+    TEMPORAL_TASK_QUEUE-models    model calls, DEEPAGENT_MODEL_CONCURRENCY at once per worker
+
+Roles: all (default: both queues, one process), workflows (workflow tasks
+only), models (model calls only), io (the file, log and PostgreSQL
+activities). Run as many workers of each role as the load needs.
+
+Stops cleanly on SIGINT/SIGTERM: running activities get a few seconds to
+finish, the rest are retried by another worker. A service it cannot use (down,
+wrong credentials, missing settings) ends it with two lines saying which and
+what to do, exit code 3 (2 for settings); --debug or DEEPAGENT_DEBUG=1 adds
+the traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +28,9 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
 from datetime import timedelta
+from typing import Any, get_args
 
 import asyncpg
 from temporalio import workflow
@@ -31,7 +43,7 @@ from activities.keepalive import HeartbeatKeepalive
 from activities.model import ModelActivities
 from activities.profiles import ProfileActivities
 from activities.records import RecordActivities
-from deepagents_temporal import pgstore
+from deepagents_temporal import pgstore, tracing
 from deepagents_temporal.answers import AnswerStore
 from deepagents_temporal.catalog import load_catalog
 from deepagents_temporal.conversation import ConversationStore
@@ -41,7 +53,7 @@ from deepagents_temporal.retries import HEARTBEAT_THROTTLE
 from deepagents_temporal.s3 import ensure_bucket
 from deepagents_temporal.service_errors import debug_requested, gather_checked, report, require_settings
 from deepagents_temporal.services import connect, hard_exit, open_database, s3_client, temporal_runtime
-from deepagents_temporal.settings import Settings, load_settings
+from deepagents_temporal.settings import Settings, WorkerRole, load_settings
 from workflows.agent import AgentWorkflow
 
 WORKFLOWS: list[type] = [AgentWorkflow]
@@ -51,17 +63,15 @@ WORKFLOWS: list[type] = [AgentWorkflow]
 WORKFLOW_FAILURE_EXCEPTION_TYPES = [workflow.NondeterminismError]
 
 
-def activities(
-    models: ModelActivities,
-    files: FileActivities,
-    records: RecordActivities,
-    profiles: ProfileActivities,
-    custom_tools: CustomToolActivities,
+ROLES: tuple[str, ...] = get_args(WorkerRole)
+
+
+def io_activities(
+    files: FileActivities, records: RecordActivities, profiles: ProfileActivities, custom_tools: CustomToolActivities
 ) -> list[Callable[..., object]]:
-    """Every activity a worker registers, by the object that holds its clients;
-    each custom tool is an activity of its own (``tool:<name>``)."""
+    """The activities of the main task queue: files, deliverables, logs, PostgreSQL rows,
+    the run's profile, and each custom tool (an activity of its own, ``tool:<name>``)."""
     return [
-        models.call_model,
         files.file_tool,
         files.save_deliverable,
         files.write_log_part,
@@ -72,19 +82,61 @@ def activities(
     ]
 
 
+class Workers:
+    """The workers of one role in one process, on one client: started, run and stopped together.
+
+    Used like a single ``temporalio.worker.Worker``: ``async with``, or
+    ``run()`` and ``shutdown()``. ``workers`` lists them, one per task queue.
+    """
+
+    def __init__(self, workers: list[Worker], serves: list[tuple[str, str]]) -> None:
+        self.workers = workers
+        # (task queue, what is served there), for people reading the log.
+        self.serves = serves
+        self._stack: AsyncExitStack | None = None
+
+    async def run(self) -> None:
+        """Run them all until :meth:`shutdown`; one failing stops the others and raises."""
+        tasks = [asyncio.create_task(w.run()) for w in self.workers]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            await self.shutdown()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(*(w.shutdown() for w in self.workers if w.is_running))
+
+    async def __aenter__(self) -> Workers:
+        async with AsyncExitStack() as stack:
+            for each in self.workers:
+                await stack.enter_async_context(each)
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        assert self._stack is not None
+        stack, self._stack = self._stack, None
+        await stack.__aexit__(*exc)
+
+
 async def build_worker(
     client: Client,
     settings: Settings,
     pool: asyncpg.Pool | None = None,
     *,
+    role: str = "all",
     interceptors: Sequence[Interceptor] = (),
     workflows: Sequence[type] = WORKFLOWS,
     workflow_runner: WorkflowRunner | None = None,
-) -> Worker:
-    """The worker with every workflow and activity; opens (and migrates) the database unless given a pool.
+) -> Workers:
+    """The workers of ``role`` (see the module's docstring); opens (and migrates) the database unless given a pool.
 
     Refuses to build (ConfigurationError) when a profile file or a tool module is broken.
     """
+    if role not in ROLES:
+        raise ValueError(f"unknown worker role {role!r}: one of {', '.join(ROLES)}")
     # Secrets never leave the worker: its log records and heartbeats are redacted
     # (recorded failures are, by the data converter).
     register_secrets(settings)
@@ -99,17 +151,70 @@ async def build_worker(
     conversations = ConversationStore(s3, settings.s3_bucket)
     models = ModelActivities(settings, conversations, records, AnswerStore(s3, settings.s3_bucket))
     files = FileActivities(s3, settings.s3_bucket, conversations, pgstore.PostgresStore(pool))
+
+    main_workflows = list(workflows) if role in ("all", "workflows") else []
+    main_activities: list[Callable[..., object]] = []
+    if role in ("all", "io"):
+        # call_model too: a run started before the model queue existed keeps
+        # scheduling its model calls here (workflows/agent.py, "model-task-queue").
+        profiles = ProfileActivities(settings.deepagent_profiles, catalog.tools)
+        custom_tools = CustomToolActivities(catalog.tools, files, conversations)
+        main_activities = [*io_activities(files, records, profiles, custom_tools), models.call_model]
+    built: list[Worker] = []
+    serves: list[tuple[str, str]] = []
+    if main_workflows or main_activities:
+        what = ["workflows"] if main_workflows else []
+        if main_activities:
+            what.append(f"file, log and PostgreSQL activities, {settings.deepagent_max_concurrent_activities} at once")
+        serves.append((settings.temporal_task_queue, "; ".join(what)))
+        built.append(
+            _worker(
+                client,
+                settings,
+                settings.temporal_task_queue,
+                main_workflows,
+                main_activities,
+                settings.deepagent_max_concurrent_activities,
+                interceptors,
+                workflow_runner,
+            )
+        )
+    if role in ("all", "models"):
+        serves.append((settings.model_task_queue, f"model calls, {settings.deepagent_model_concurrency} at once"))
+        built.append(
+            _worker(
+                client,
+                settings,
+                settings.model_task_queue,
+                [],
+                [models.call_model],
+                settings.deepagent_model_concurrency,
+                interceptors,
+                None,
+            )
+        )
+    return Workers(built, serves)
+
+
+def _worker(
+    client: Client,
+    settings: Settings,
+    task_queue: str,
+    workflows: list[type],
+    activities: list[Callable[..., object]],
+    max_activities: int,
+    interceptors: Sequence[Interceptor],
+    workflow_runner: WorkflowRunner | None,
+) -> Worker:
     return Worker(
         client,
-        task_queue=settings.temporal_task_queue,
+        task_queue=task_queue,
         workflows=workflows,
-        activities=activities(
-            models,
-            files,
-            records,
-            ProfileActivities(settings.deepagent_profiles, catalog.tools),
-            CustomToolActivities(catalog.tools, files, conversations),
-        ),
+        activities=activities,
+        max_concurrent_workflow_tasks=settings.deepagent_max_concurrent_workflow_tasks if workflows else None,
+        max_concurrent_workflow_task_polls=settings.deepagent_workflow_task_pollers,
+        max_concurrent_activities=max_activities if activities else None,
+        max_concurrent_activity_task_polls=settings.deepagent_activity_task_pollers,
         # A dead worker's cached workflows move to another worker after this,
         # instead of the 10 s default (a live worker polls its sticky queue at
         # once; missing it only costs a replay of the history).
@@ -124,41 +229,61 @@ async def build_worker(
     )
 
 
-async def serve() -> int:
+def describe(workers: Workers, settings: Settings, role: str) -> str:
+    """One line saying what this process serves, for its log."""
+    parts = [f"{queue!r} ({what})" for queue, what in workers.serves]
+    return (
+        f"worker ({role}) polling task queue{'s' if len(parts) > 1 else ''} {' and '.join(parts)} "
+        f"on {settings.temporal_address} (namespace {settings.temporal_namespace}, "
+        f"models {' -> '.join(settings.model_chain)})"
+    )
+
+
+async def serve(role: str | None) -> int:
     settings = load_settings()
+    role = role or settings.deepagent_worker_role
     require_settings(settings, ["temporal", "s3", "postgres"], "worker.py")
+    # Before any client: the runtime serves the metrics (DEEPAGENT_METRICS_PORT).
+    temporal_runtime(settings.metrics_address)
     # Every service checked at once, so one start names everything that is wrong.
     client, pool = await gather_checked(connect(settings), open_database(settings))
-    worker = await build_worker(client, settings, pool)
+    workers = await build_worker(client, settings, pool, role=role)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(
-        f"worker polling task queue {settings.temporal_task_queue!r} on {settings.temporal_address} "
-        f"(namespace {settings.temporal_namespace}, models {' -> '.join(settings.model_chain)})",
-        flush=True,
-    )
+    print(describe(workers, settings, role), flush=True)
+    if settings.metrics_address:
+        print(f"metrics for Prometheus at http://{settings.metrics_address}/metrics", flush=True)
+    if tracing.enabled():
+        print(f"tracing to {settings.otel_exporter_otlp_endpoint}", flush=True)
     try:
-        async with worker:
+        async with workers:
             await stop.wait()
             print("worker: shutting down", flush=True)
     finally:
         await pool.close()
+        tracing.shutdown()
     return 0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--role",
+        choices=ROLES,
+        default=None,
+        help="what this worker runs (default: DEEPAGENT_WORKER_ROLE, else all): all = everything; "
+        "workflows = workflow tasks only; models = model calls only; io = file, log and PostgreSQL activities",
+    )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error (or DEEPAGENT_DEBUG=1)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Its retries are reported by the S3 calls that fail in the end.
     logging.getLogger("urllib3").setLevel(logging.ERROR)
     debug = args.debug or debug_requested()
-    temporal_runtime()
     try:
-        code = asyncio.run(serve())
+        code = asyncio.run(serve(args.role))
     except KeyboardInterrupt:
         code = 130
     except Exception as err:  # noqa: BLE001 - two clear lines, not a traceback

@@ -22,7 +22,7 @@ from langgraph.store.base import BaseStore
 from minio import Minio
 from temporalio import activity
 
-from deepagents_temporal import s3
+from deepagents_temporal import s3, tracing
 from deepagents_temporal.backends import (
     MEMORIES_ROOT,
     CompositeBackend,
@@ -124,8 +124,11 @@ class FileActivities:
             problem = str(err) if isinstance(err, ToolArgumentError) else f"{call.name} is not a file tool"
             return _error_output(call, problem)
         files = self.run_files(request)
+        path = args.get("file_path") or args.get("path")
+        attributes = tracing.tool_attributes(call.name, call.id, path if isinstance(path, str) else None, request.agent)
         try:
-            result = await _call(files, parsed, operation_id())
+            with tracing.span(f"execute_tool {call.name}", attributes):
+                result = await _call(files, parsed, operation_id())
         except Exception as err:
             cause = classify(err)
             if cause is Cause.OUTAGE or (cause is Cause.UNKNOWN and activity.info().attempt < UNKNOWN_ATTEMPTS):

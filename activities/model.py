@@ -39,6 +39,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.records import RecordActivities
+from deepagents_temporal import tracing
 from deepagents_temporal.answers import AnswerStore
 from deepagents_temporal.conversation import ConversationStore
 from deepagents_temporal.redaction import redact
@@ -380,8 +381,14 @@ class ModelActivities:
             conversation, tools, tools_digest = await self._storage("read the conversation", self._prepare, request)
             llm = self._chat_model(model, request.request_timeout_seconds)
             runnable = llm.bind_tools(tools) if tools else llm
+            attributes = tracing.model_call_attributes(model, activity.info().attempt, request.agent, request.step)
             try:
-                ai = await runnable.ainvoke(to_langchain(conversation))
+                with tracing.span(f"chat {model}", attributes) as span:
+                    ai = await runnable.ainvoke(to_langchain(conversation))
+                    if tracing.enabled() and isinstance(ai, AIMessage):
+                        used = _usage(ai)
+                        served_by = ai.response_metadata.get("model_name")
+                        span.update(tracing.usage_attributes(used.input_tokens, used.output_tokens, served_by))
             except Exception as err:  # noqa: BLE001 - classified by _next_attempt_error
                 raise _ModelError() from err
             records_written = await recording

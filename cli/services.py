@@ -36,7 +36,7 @@ from deepagents_temporal.services import connect, open_database
 from deepagents_temporal.settings import Settings
 
 if TYPE_CHECKING:
-    from temporalio.worker import Worker
+    from worker import Workers
 
 # Settings only a worker reads: a command that sends its run to another
 # worker cannot apply them.
@@ -199,7 +199,7 @@ async def _embedded_stack(settings: Settings, resources: AsyncExitStack) -> tupl
 
 
 @asynccontextmanager
-async def _running(worker: Worker) -> AsyncIterator[None]:
+async def _running(worker: Workers) -> AsyncIterator[None]:
     # Not `async with worker`: a failing worker must not cancel the command
     # following the run; it ends with the command.
     task = asyncio.create_task(worker.run())

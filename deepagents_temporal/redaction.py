@@ -10,8 +10,8 @@ apply it automatically (activity failures, heartbeats, log records) are in
 Two kinds of secrets are removed, each replaced by :data:`MARKER`:
 
 * the configured ones, by value: ``OPENAI_API_KEY``, ``S3_ACCESS_KEY``,
-  ``S3_SECRET_KEY``, the password in ``DATABASE_URL`` and
-  ``DEEPAGENT_PAYLOAD_KEY``, registered by the worker from its settings
+  ``S3_SECRET_KEY``, the password in ``DATABASE_URL``,
+  ``DEEPAGENT_PAYLOAD_KEY`` and ``TEMPORAL_API_KEY``, registered by the worker from its settings
   (:func:`register_secrets`);
 * generic shapes, whatever their value: ``Bearer <token>``, ``sk-...`` keys,
   the value of an ``Authorization`` / ``api-key`` header or field, and the
@@ -92,6 +92,7 @@ def secrets_of(settings: Settings) -> list[str]:
         url_password(_value(settings.database_url)),
         url_password(_value(settings.database_url), decoded=False),
         _value(settings.deepagent_payload_key),
+        _value(settings.temporal_api_key),
     ]
     return [v for v in values if v and len(v) >= MIN_SECRET_CHARS]
 

@@ -33,8 +33,14 @@ MAX_SEGMENT_BYTES = 255
 _MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "NoSuchObject", "NotFound", "ResourceNotFound"})
 
 
-def make_client(endpoint: str, access_key: str, secret_key: str, secure: bool = False) -> Minio:
+def make_client(
+    endpoint: str, access_key: str, secret_key: str, secure: bool = False, region: str | None = None
+) -> Minio:
     """A minio client for ``host:port``.
+
+    ``region`` (``S3_REGION``) saves a bucket-location request and is needed
+    to sign for AWS regions; minio uses virtual-host style requests
+    (``bucket.s3.<region>.amazonaws.com``) by itself for AWS endpoints.
 
     Bounded timeouts and few retries: an unreachable server should fail the
     activity quickly, and Temporal's retry policy decides what happens next.
@@ -44,7 +50,7 @@ def make_client(endpoint: str, access_key: str, secret_key: str, secure: bool = 
         maxsize=16,  # activities share one client across threads
         retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)),
     )
-    return Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure, http_client=http)
+    return Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region, http_client=http)
 
 
 def ensure_bucket(client: Minio, bucket: str) -> None:

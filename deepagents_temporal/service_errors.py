@@ -23,7 +23,7 @@ import ssl
 import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import urllib3.exceptions
@@ -189,9 +189,14 @@ def _core_reason(text: str) -> str:
     return match.group(1) if match else "could not connect"
 
 
-def temporal_error(err: BaseException, address: str, namespace: str) -> ServiceError | None:
+def temporal_error(err: BaseException, address: str, namespace: str, *, tls: bool = False) -> ServiceError | None:
     """``err`` from connecting to or calling Temporal, as a ServiceError; None if it is not one of those."""
     down_hint = "start the Temporal server, or fix TEMPORAL_ADDRESS (unset it to use the embedded stack)"
+    if tls:
+        down_hint = (
+            "check TEMPORAL_ADDRESS and that the server speaks TLS; TEMPORAL_TLS_CA and TEMPORAL_TLS_SERVER_NAME "
+            "must match its certificate (unset TEMPORAL_TLS* and TEMPORAL_API_KEY for a plain server)"
+        )
     if isinstance(err, RPCError):
         if err.status == RPCStatusCode.NOT_FOUND and "namespace" in err.message.lower():
             return ServiceError(
@@ -204,7 +209,9 @@ def temporal_error(err: BaseException, address: str, namespace: str) -> ServiceE
         if err.status in (RPCStatusCode.UNAUTHENTICATED, RPCStatusCode.PERMISSION_DENIED):
             return ServiceError(
                 f"Temporal at {address} refused the request: {err.message}",
-                "this project connects without TLS or an API key; use a server that allows that",
+                "check TEMPORAL_API_KEY, or TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY, and the namespace they are for"
+                if tls
+                else "the server wants credentials: set TEMPORAL_API_KEY, or TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY",
             )
         return None
     if isinstance(err, RuntimeError) and str(err).startswith("Failed client connect"):
@@ -267,6 +274,8 @@ def s3_error(err: BaseException, endpoint: str, bucket: str) -> ServiceError | N
                 "set S3_BUCKET to a valid name: 3-63 lowercase letters, digits, dots and hyphens",
             )
         return ServiceError(f"S3 at {endpoint} answered {err.code}: {err.message}", "check the S3 server's logs")
+    if isinstance(err, ValueError) and str(err).startswith("invalid region"):
+        return invalid_setting("S3_REGION", str(err).removeprefix("invalid region "), str(err), "e.g. eu-west-1")
     if isinstance(err, ValueError) and str(err) in ("path in endpoint is not allowed", "invalid hostname"):
         return invalid_setting("S3_ENDPOINT", endpoint, str(err), "give host:port, e.g. 127.0.0.1:9000")
     return None
@@ -294,11 +303,41 @@ def _database_user_and_name(dsn: str) -> tuple[str, str]:
     return parts.username or "?", parts.path.lstrip("/") or parts.username or "?"
 
 
+def _sslmode(dsn: str) -> str:
+    try:
+        return parse_qs(urlsplit(dsn).query).get("sslmode", ["prefer (default)"])[-1]
+    except ValueError:
+        return "?"
+
+
+def _postgres_tls_problem(err: BaseException) -> str | None:
+    """What went wrong with TLS to PostgreSQL (asyncpg honours ``sslmode`` in the URL), or None."""
+    if isinstance(err, ssl.SSLCertVerificationError):
+        return f"the server's certificate was refused: {err.verify_message}"
+    if isinstance(err, ssl.SSLError):
+        return f"{err.reason or err}"
+    text = str(err)
+    if isinstance(err, ConnectionError) and "rejected SSL upgrade" in text:
+        return "the server does not offer TLS"
+    if isinstance(err, asyncpg.InvalidAuthorizationSpecificationError) and "no encryption" in text:
+        return "the server requires TLS"
+    return None
+
+
 def postgres_error(err: BaseException, dsn: str) -> ServiceError | None:
     """``err`` from connecting to PostgreSQL, as a ServiceError; None if it is not a connection error."""
     address = database_address(dsn)
     user, database = _database_user_and_name(dsn)
     down_hint = "start PostgreSQL, or fix DATABASE_URL (unset it, and TEMPORAL_ADDRESS, to use the embedded stack)"
+    tls_problem = _postgres_tls_problem(err)
+    if tls_problem is not None:
+        hint = (
+            "enable TLS on the server, or set sslmode=prefer (or disable) in DATABASE_URL"
+            if "does not offer TLS" in tls_problem
+            else "in DATABASE_URL use sslmode=require (encrypts, checks no certificate), "
+            "or verify-full with sslrootcert=<the server's CA file>"
+        )
+        return ServiceError(f"PostgreSQL at {address}: TLS failed ({tls_problem}; sslmode={_sslmode(dsn)})", hint)
     if isinstance(err, asyncpg.InvalidPasswordError):
         return ServiceError(
             f"PostgreSQL at {address} refused the login of user {user!r} (wrong password)",

@@ -1,15 +1,23 @@
-"""Settings read from the environment. Names are part of the public interface."""
+"""Settings read from the environment. Names are part of the public interface.
+
+Each setting added for running past one machine (worker roles, tuning, TLS,
+metrics, tracing) carries its meaning in ``description=``: the README's
+configuration table and docs/deployment.md are written from them.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from deepagents_temporal.service_errors import ConfigurationError
 
+# What a worker runs (worker.py --role): see docs/deployment.md.
+WorkerRole = Literal["all", "workflows", "models", "io"]
 # Bounds of DEEPAGENT_MODEL_TIMEOUT and `run --model-timeout` (seconds).
 MODEL_TIMEOUT_RANGE = (1.0, 3600.0)
 PRICES_EXAMPLE = '{"gpt-4o-mini": {"input": 0.15, "output": 0.60}}'
@@ -36,6 +44,26 @@ class Settings(BaseSettings):
     temporal_address: str | None = Field(default=None, description="host:port of Temporal; unset = embedded dev stack")
     temporal_namespace: str = "default"
     temporal_task_queue: str = "deepagents"
+    # Temporal Cloud or any TLS/mTLS cluster (docs/deployment.md).
+    temporal_tls: bool = Field(
+        default=False,
+        description="connect to Temporal over TLS (implied by TEMPORAL_TLS_CERT, TEMPORAL_TLS_CA or TEMPORAL_API_KEY)",
+    )
+    temporal_tls_cert: Path | None = Field(
+        default=None, description="client certificate file (PEM) for mTLS; needs TEMPORAL_TLS_KEY"
+    )
+    temporal_tls_key: Path | None = Field(
+        default=None, description="client private key file (PEM) for mTLS; needs TEMPORAL_TLS_CERT"
+    )
+    temporal_tls_ca: Path | None = Field(
+        default=None, description="CA certificate file (PEM) to verify the server with; unset = the system's CAs"
+    )
+    temporal_tls_server_name: str | None = Field(
+        default=None, description="name the server's certificate is checked against, when not its address's host"
+    )
+    temporal_api_key: SecretStr | None = Field(
+        default=None, description="API key for Temporal Cloud (sent as a bearer token, over TLS)"
+    )
     # Where links to runs point; the embedded stack fills it in itself.
     temporal_ui_url: str | None = None
 
@@ -63,6 +91,10 @@ class Settings(BaseSettings):
     s3_secret_key: SecretStr | None = None
     s3_bucket: str = "deepagents"
     s3_secure: bool = False
+    s3_region: str | None = Field(
+        default=None,
+        description="region of the bucket (AWS S3: e.g. eu-west-1); AWS endpoints use virtual-host style requests",
+    )
 
     database_url: SecretStr | None = None
 
@@ -73,6 +105,45 @@ class Settings(BaseSettings):
     # Model name -> USD per million input / output tokens, read by the workers
     # (JSON, PRICES_EXAMPLE): runs then record what they cost.
     deepagent_prices: Annotated[dict[str, ModelPrice], NoDecode] = Field(default_factory=dict)
+
+    # Scaling: which parts a worker runs and how much of each at once (docs/deployment.md).
+    deepagent_worker_role: WorkerRole = Field(
+        default="all",
+        description="what `python worker.py` runs unless --role says: all, workflows, models (model calls) "
+        "or io (file, log and PostgreSQL activities)",
+    )
+    deepagent_model_concurrency: int = Field(
+        default=20,
+        ge=1,
+        description="model calls one worker runs at once (on the <TEMPORAL_TASK_QUEUE>-models queue): "
+        "the knob for provider rate limits",
+    )
+    deepagent_max_concurrent_workflow_tasks: int = Field(
+        default=100, ge=1, description="workflow tasks one worker runs at once"
+    )
+    deepagent_max_concurrent_activities: int = Field(
+        default=100, ge=1, description="file and store activities one worker runs at once (model calls excluded)"
+    )
+    deepagent_workflow_task_pollers: int = Field(
+        default=5, ge=1, description="concurrent polls for workflow tasks per worker"
+    )
+    deepagent_activity_task_pollers: int = Field(
+        default=5, ge=1, description="concurrent polls for activity tasks per worker and queue"
+    )
+    deepagent_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="serve the worker's Prometheus metrics (the Temporal SDK's) on this port at /metrics; unset = off",
+    )
+    deepagent_metrics_host: str = Field(
+        default="0.0.0.0", description="address the metrics port listens on (127.0.0.1: this machine only)"
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector (e.g. http://collector:4318): traces of every run are sent there; "
+        "unset = tracing off",
+    )
 
     @field_validator("deepagent_fallback_models", "deepagent_profiles", "deepagent_tool_modules", mode="before")
     @classmethod
@@ -101,6 +172,25 @@ class Settings(BaseSettings):
                 f"{where + ': ' if where else ''}{first['msg']}; expected model -> USD per million "
                 f"input and output tokens, like {PRICES_EXAMPLE}"
             ) from None
+
+    @property
+    def model_task_queue(self) -> str:
+        """The queue of the model calls; workflows derive the same name from their own queue."""
+        return f"{self.temporal_task_queue}-models"
+
+    @property
+    def metrics_address(self) -> str | None:
+        """host:port of the Prometheus endpoint, or None when metrics are off."""
+        if self.deepagent_metrics_port is None:
+            return None
+        host = self.deepagent_metrics_host
+        return f"[{host}]:{self.deepagent_metrics_port}" if ":" in host else f"{host}:{self.deepagent_metrics_port}"
+
+    @property
+    def temporal_uses_tls(self) -> bool:
+        return bool(
+            self.temporal_tls or self.temporal_tls_cert or self.temporal_tls_ca or self.temporal_api_key is not None
+        )
 
     @property
     def model_chain(self) -> list[str]:

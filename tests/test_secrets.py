@@ -175,7 +175,7 @@ async def test_activity_errors_and_heartbeats_reach_temporal_redacted(
     client: Client, settings: Settings, worker: Worker, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The project worker's own interceptors (build_worker's), on leaky activities.
-    interceptors = worker.config()["interceptors"]
+    interceptors = worker.workers[0].config()["interceptors"]
     task_queue = f"{settings.temporal_task_queue}-leaky"
     leaky = LeakyActivities(settings)
     s3_secret, password = leaky.s3_secret, url_password(leaky.database_url)

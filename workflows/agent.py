@@ -295,10 +295,14 @@ class AgentWorkflow:
 
     async def _call_model(self, call: ModelCallInput, spec: AgentSpec) -> ModelCallResult:
         models = " → ".join(call.model_chain) or "worker models"
+        # Model calls have a queue of their own (worker.py, its own concurrency
+        # limit), named after the run's queue: runs started before keep theirs.
+        queue = f"{workflow.info().task_queue}-models" if workflow.patched("model-task-queue") else None
         try:
             return await workflow.execute_activity_method(
                 ModelActivities.call_model,
                 call,
+                task_queue=queue,
                 start_to_close_timeout=timedelta(seconds=call.request_timeout_seconds + 30),
                 heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
                 retry_policy=model_retry_policy(len(call.model_chain) or None, call.rounds),
