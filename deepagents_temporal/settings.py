@@ -102,9 +102,12 @@ class Settings(BaseSettings):
     # (AES-GCM, deepagents_temporal/payload_codec.py); unset = no encryption.
     deepagent_payload_key: SecretStr | None = None
 
-    # Model name -> USD per million input / output tokens, read by the workers
-    # (JSON, PRICES_EXAMPLE): runs then record what they cost.
-    deepagent_prices: Annotated[dict[str, ModelPrice], NoDecode] = Field(default_factory=dict)
+    deepagent_prices: Annotated[dict[str, ModelPrice], NoDecode] = Field(
+        default_factory=dict,
+        description="read by the workers: JSON, model -> USD per million input and output tokens, e.g. "
+        '`{"gpt-4o-mini": {"input": 0.15, "output": 0.60}}`; runs then record their cost (sub-agents included); '
+        "unset: no costs",
+    )
 
     # Scaling: which parts a worker runs and how much of each at once (docs/deployment.md).
     deepagent_worker_role: WorkerRole = Field(
