@@ -51,7 +51,13 @@ from deepagents_temporal.redaction import register_secrets
 from deepagents_temporal.redaction_hooks import RedactingInterceptor, install_log_redaction
 from deepagents_temporal.retries import HEARTBEAT_THROTTLE
 from deepagents_temporal.s3 import ensure_bucket
-from deepagents_temporal.service_errors import debug_requested, gather_checked, report, require_settings
+from deepagents_temporal.service_errors import (
+    ConfigurationError,
+    debug_requested,
+    gather_checked,
+    report,
+    require_settings,
+)
 from deepagents_temporal.services import connect, hard_exit, open_database, s3_client, temporal_runtime
 from deepagents_temporal.settings import Settings, WorkerRole, load_settings
 from workflows.agent import AgentWorkflow
@@ -78,6 +84,7 @@ def io_activities(
         files.compose_run_log,
         records.record,
         profiles.resolve_profile,
+        profiles.routing_options,
         *custom_tools.activities(),
     ]
 
@@ -143,6 +150,13 @@ async def build_worker(
     install_log_redaction()
     catalog = load_catalog(settings)
     catalog.check()
+    # Where the router sends a request it cannot place: it must exist.
+    if settings.deepagent_default_profile not in catalog.profiles.profiles:
+        raise ConfigurationError(
+            f"DEEPAGENT_DEFAULT_PROFILE={settings.deepagent_default_profile!r} is not a profile; "
+            f"available: {', '.join(sorted(catalog.profiles.profiles))}",
+            "set it to one of them (`starter.py profiles list`) or unset it (qa)",
+        )
     s3 = s3_client(settings)
     await asyncio.to_thread(ensure_bucket, s3, settings.s3_bucket)
     if pool is None:
@@ -157,7 +171,7 @@ async def build_worker(
     if role in ("all", "io"):
         # call_model too: a run started before the model queue existed keeps
         # scheduling its model calls here (workflows/agent.py, "model-task-queue").
-        profiles = ProfileActivities(settings.deepagent_profiles, catalog.tools)
+        profiles = ProfileActivities(settings.deepagent_profiles, catalog.tools, settings.deepagent_default_profile)
         custom_tools = CustomToolActivities(catalog.tools, files, conversations)
         main_activities = [*io_activities(files, records, profiles, custom_tools), models.call_model]
     built: list[Worker] = []

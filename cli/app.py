@@ -25,7 +25,6 @@ import typer
 from cli import codec_server, database, dev, inspect, profiles, run
 from cli.console import say
 from deepagents_temporal import pgstore
-from deepagents_temporal.profiles import DEFAULT_PROFILE
 from deepagents_temporal.service_errors import debug_requested, report
 from deepagents_temporal.services import hard_exit, temporal_runtime
 from deepagents_temporal.settings import MODEL_TIMEOUT_RANGE
@@ -124,10 +123,26 @@ RunId = Annotated[str, typer.Argument(metavar="ID", show_default=False)]
 @app.command("run")
 def run_command(
     ctx: typer.Context,
-    request: Annotated[str, typer.Argument(metavar="REQUEST", help="what the supervisor agent should do")],
+    request: Annotated[str, typer.Argument(metavar="REQUEST", help="what the agents should do")],
     profile: Annotated[
-        str, typer.Option(metavar="NAME", help="agent profile (`profiles list` shows them)", show_default=True)
-    ] = DEFAULT_PROFILE,
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="agent profile (`profiles list` shows them); default: a routing step (one model call) chooses "
+            "the profile or workflow",
+            show_default=False,
+        ),
+    ] = None,
+    workflow_name: Annotated[
+        str | None,
+        typer.Option(
+            "--workflow",
+            metavar="NAME",
+            help="send the request to this workflow without the routing step; its inputs come from "
+            "key=value words of REQUEST",
+            show_default=False,
+        ),
+    ] = None,
     max_steps: Annotated[
         int | None,
         typer.Option(
@@ -167,6 +182,7 @@ def run_command(
         run.run(
             request,
             profile=profile,
+            workflow=workflow_name,
             max_steps=max_steps,
             user=user,
             with_worker=with_worker,

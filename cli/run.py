@@ -1,4 +1,4 @@
-"""`run`: start a run of an agent profile, follow it to its end, print how it ended."""
+"""`run`: start a run (routed, or of the profile or workflow named), follow it to its end, print how it ended."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from cli.results import report_result
 from cli.services import Origin, WorkerPolicy, open_services
 from deepagents_temporal.catalog import load_catalog
 from deepagents_temporal.retries import WORKFLOW_TASK_TIMEOUT
+from deepagents_temporal.routing import check_workflow, workflow_arguments_from
 from deepagents_temporal.schema import AgentInput, AgentResult
 from deepagents_temporal.settings import load_settings
 
@@ -25,20 +26,32 @@ def new_run_id(profile: str) -> str:
 async def run(
     request: str,
     *,
-    profile: str,
+    profile: str | None,
     max_steps: int | None,
     user: str | None,
     with_worker: bool,
     model_timeout: float | None = None,
     max_tokens: int | None = None,
+    workflow: str | None = None,
 ) -> int:
     if not request.strip():
         say("error: the request is empty")
         return 2
+    if profile and workflow:
+        say("error: --profile and --workflow both name where the request goes: give one")
+        return 2
     settings = load_settings()
     # The workers read the profile again when the run starts; checking it here
     # catches a typo before anything starts.
-    load_catalog(settings).profile(profile)
+    if profile:
+        load_catalog(settings).profile(profile)
+    arguments: dict[str, str] = {}
+    if workflow:
+        arguments = workflow_arguments_from(request)
+        problem = check_workflow(workflow, arguments)
+        if problem:
+            say(f"error: {problem}")
+            return 2
     timeout = model_timeout if model_timeout is not None else settings.deepagent_model_timeout
     async with open_services(
         settings,
@@ -47,11 +60,13 @@ async def run(
         needs_database=True,
         model_settings_used=True,
     ) as services:
-        run_id = new_run_id(profile)
+        run_id = new_run_id(profile or workflow or "run")
         handle = await services.client.start_workflow(
             "AgentWorkflow",
             AgentInput(
                 profile=profile,
+                workflow=workflow,
+                workflow_arguments=arguments,
                 request=request,
                 max_steps=max_steps,
                 user_id=user,
@@ -62,7 +77,7 @@ async def run(
             task_queue=services.settings.temporal_task_queue,
             result_type=AgentResult,
             task_timeout=WORKFLOW_TASK_TIMEOUT,
-            static_summary=f"{profile}: {request[:200]}",
+            static_summary=f"{profile or workflow or 'routed'}: {request[:200]}",
         )
         say(f"run id: {run_id}")
         link = services.run_link(run_id)
@@ -72,7 +87,14 @@ async def run(
         if note:
             say(note, style="yellow")
         budget = f", token budget: {max_tokens:,}" if max_tokens else ""
-        say(f"profile: {profile}, models: {services.models_text()}, model request timeout: {timeout:g} s{budget}")
+        target = (
+            f"profile: {profile}"
+            if profile
+            else f"workflow: {workflow}"
+            if workflow
+            else "profile: chosen by the router"
+        )
+        say(f"{target}, models: {services.models_text()}, model request timeout: {timeout:g} s{budget}")
         temporal = TemporalLink(services.settings.temporal_address or "")
         # Our own worker and `dev`'s always poll; a cluster's may not.
         hint = services.no_worker_hint() if services.origin is Origin.CLUSTER and not services.worker_here else None

@@ -142,7 +142,12 @@ class Todo(BaseModel):
 
 
 class AgentInput(BaseModel):
-    profile: str = "qa"
+    # None: the request is routed first (one model call chooses the profile or workflow).
+    profile: str | None = "qa"
+    # With profile None: send the request to this routable workflow without a
+    # routing call, its inputs from ``workflow_arguments``.
+    workflow: str | None = None
+    workflow_arguments: dict[str, str] = Field(default_factory=dict)
     # Which agent of the profile this workflow runs; None = the supervisor.
     agent: str | None = None
     request: str

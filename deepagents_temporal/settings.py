@@ -81,6 +81,10 @@ class Settings(BaseSettings):
         default_factory=list,
         description="profile files or folders of them (comma-separated), added to the built-in profiles",
     )
+    deepagent_default_profile: str = Field(
+        default="qa",
+        description="the profile a request goes to when the router's answer names nothing registered",
+    )
     deepagent_tool_modules: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="modules with @tool functions (comma-separated, importable on PYTHONPATH)",

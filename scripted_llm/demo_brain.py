@@ -4,6 +4,8 @@ Without an API key the starter runs the scripted model with this brain. It
 keeps no state: each step is decided from the request it is sent, so a
 retried or replayed model call gets the same answer.
 
+* Router (offered the ``route`` tool): the registered target whose
+  description shares the most words with the request (``demo_router``).
 * Supervisor (offered the ``task`` tool): plan with ``write_todos``, delegate
   to every specialist of the profile in parallel, mark the todos completed,
   then answer with a test strategy built from the specialists' answers.
@@ -28,6 +30,7 @@ from scripted_llm.demo_documents import (
     scenarios_markdown,
     strategy_markdown,
 )
+from scripted_llm.demo_router import demo_route, is_routing_request
 from scripted_llm.demo_specialists import DEMO_SPECIALISTS, specialty_of
 from scripted_llm.demo_text import human_list, one_line, subject_of
 from scripted_llm.script import Reply
@@ -47,6 +50,8 @@ def demo_brain(req: ChatRequest) -> Reply:
     Given/When/Then scenarios for its specialty. Never raises.
     """
     try:
+        if is_routing_request(req):
+            return demo_route(req)
         if "task" in req.tool_names:
             return _demo_supervisor(req)
         return _demo_specialist(req)

@@ -66,6 +66,18 @@ async def test_fresh_histories_replay(client: Client, settings: Settings, worker
             (HISTORIES / f"{tag}_{n}.json").write_text(json.dumps(record, indent=1) + "\n")
 
 
+async def test_a_routed_run_replays(client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM) -> None:
+    handle = await start_run(client, settings, profile=None)
+    result: AgentResult = await handle.result()
+    assert result.agent == "qa_orchestrator"
+    history = await handle.fetch_history()
+    await _assert_replays(settings, [history])
+    tag = os.environ.get("RECORD_HISTORIES")
+    if tag:
+        record = {"workflow_id": history.workflow_id, "history": json.loads(history.to_json())}
+        (HISTORIES / f"{tag}_routed.json").write_text(json.dumps(record, indent=1) + "\n")
+
+
 async def test_committed_histories_replay(settings: Settings) -> None:
     files = sorted(HISTORIES.glob("*.json"))
     assert files, f"no recorded histories in {HISTORIES}"

@@ -48,6 +48,14 @@ with workflow.unsafe.imports_passed_through():
         custom_tool_retry_policy,
         model_retry_policy,
     )
+    from deepagents_temporal.routing import (
+        ROUTE_TOOL,
+        RouteChoice,
+        RoutingOptions,
+        choose_route,
+        route_tool,
+        router_prompt,
+    )
     from deepagents_temporal.schema import (
         AgentInput,
         AgentResult,
@@ -78,6 +86,8 @@ SKIP_UNHEALTHY_MODELS = "skip-unhealthy-models"
 # The run's profile is read by an activity and handed to sub-agents (a
 # workflow.patched id: runs started before it use the built-in profiles).
 PROFILE_FROM_ACTIVITY = "profile-from-activity"
+# The agent name of a request's routing step (progress lines, rows, UI).
+ROUTER_AGENT = "router"
 DELIVERABLE_NAME = "final_answer.md"
 EMPTY_REPLY_NOTICE = (
     "Error: your last reply was empty (no text and no tool calls). Call a tool or give your final answer."
@@ -114,6 +124,8 @@ class AgentWorkflow:
         self._books: RunBookkeeping | None = None
         # Models this agent no longer asks (they answered 401 or 404), with why.
         self._skipped: dict[str, str] = {}
+        # Set when this run's request was routed: shown on top of the UI's current details.
+        self._routing_note = ""
         self._budget = TokenBudget(None)
 
     # ----- queries -------------------------------------------------------
@@ -153,7 +165,13 @@ class AgentWorkflow:
         )
         self._books.started(request.request)
         try:
-            profile = await self._profile(request)
+            profile_name = request.profile
+            if profile_name is None:
+                choice = await self._route(request) if request.workflow is None else self._named_workflow(request)
+                if choice.kind == "workflow":
+                    return await self._run_routed_workflow(request, choice)
+                profile_name = choice.name
+            profile = await self._profile(request, profile_name)
             try:
                 spec = profile.agent(request.agent)
             except UnknownAgentError as err:
@@ -184,28 +202,113 @@ class AgentWorkflow:
         result.artifacts = list(self._artifacts.values())
         return result
 
-    async def _profile(self, request: AgentInput) -> Profile:
+    async def _profile(self, request: AgentInput, name: str) -> Profile:
         """The run's profile: the parent's snapshot, or read by a worker as the run starts."""
         if request.profile_snapshot is not None:
             return request.profile_snapshot
         if not workflow.patched(PROFILE_FROM_ACTIVITY):
             try:
-                return get_builtin_profile(request.profile)
+                return get_builtin_profile(name)
             except UnknownProfileError as err:
                 raise ApplicationError(str(err), type="BadAgentInput", non_retryable=True) from None
         try:
             return await workflow.execute_activity_method(
                 ProfileActivities.resolve_profile,
-                request.profile,
+                name,
                 start_to_close_timeout=timedelta(seconds=60),
                 heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
                 retry_policy=STORAGE_RETRY_POLICY,
-                summary=f"read profile {request.profile}",
+                summary=f"read profile {name}",
             )
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise
             raise ApplicationError(innermost_failure_message(err), type="BadAgentInput", non_retryable=True) from None
+
+    # ----- routing ---------------------------------------------------------
+
+    async def _route(self, request: AgentInput) -> RouteChoice:
+        """A request started without a profile: one model call chooses among the
+        registered profiles and workflows (deepagents_temporal/routing.py)."""
+        assert self._books is not None
+        if not request.request.strip():
+            raise ApplicationError("the request is empty", type="BadAgentInput", non_retryable=True)
+        self._agent_name = ROUTER_AGENT
+        options: RoutingOptions = await workflow.execute_activity_method(
+            ProfileActivities.routing_options,
+            start_to_close_timeout=timedelta(seconds=60),
+            heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
+            retry_policy=STORAGE_RETRY_POLICY,
+            summary="routing: the registered profiles and workflows",
+        )
+        chain = list(request.model_chain)
+        records = self._books.take()
+        result = await self._call_model(
+            ModelCallInput(
+                run_id=self._run_id,
+                agent=ROUTER_AGENT,
+                step=0,
+                model_chain=self._usable(chain),
+                skip_models=[] if chain else list(self._skipped),
+                rounds=MODEL_CHAIN_ROUNDS,
+                new_messages=[
+                    Message(role="system", content=router_prompt(options.options)),
+                    Message(role="user", content=request.request),
+                ],
+                tools=[route_tool(options.options)],
+                workflow_tools=[ROUTE_TOOL],
+                records=records if records else None,
+                request_timeout_seconds=request.model_timeout_seconds,
+            ),
+            ROUTER_AGENT,
+        )
+        if not result.records_written:
+            self._books.give_back(records)
+        # The routing call is the run's too: its tokens count with the sub-agents'.
+        self._child_usage = self._child_usage + result.usage
+        self._note_models([result.model])
+        self._learn_unhealthy(result)
+        choice = choose_route(result.message, options)
+        self._routing_note = f"routed to {choice.kind} **{choice.name}**: {choice.reason}"
+        self._event("model", f"routed to {choice.kind} {choice.name} ({result.model}): {choice.reason}")
+        workflow.set_current_details(self._routing_note)
+        self._decide(
+            DecisionKind.ROUTING,
+            f"route -> {choice.kind} {choice.name}: {choice.reason}",
+            model=result.model,
+            attempt=result.attempt,
+            input_tokens=result.usage.input_tokens,
+            output_tokens=result.usage.output_tokens,
+            total_tokens=result.usage.total_tokens,
+            payload={
+                "routed_to": choice.name,
+                "kind": choice.kind,
+                "reason": choice.reason,
+                "fallback": choice.fallback,
+                "options": [o.name for o in options.options],
+            },
+        )
+        if choice.kind == "profile":
+            self._books.set_profile(choice.name)
+        return choice
+
+    def _named_workflow(self, request: AgentInput) -> RouteChoice:
+        """``run --workflow NAME``: no routing call; recorded like a routing decision."""
+        assert request.workflow is not None
+        choice = RouteChoice(
+            kind="workflow", name=request.workflow, reason="named with --workflow", arguments=request.workflow_arguments
+        )
+        self._decide(
+            DecisionKind.ROUTING,
+            f"route -> workflow {choice.name}: {choice.reason}",
+            payload={"routed_to": choice.name, "kind": choice.kind, "reason": choice.reason, "fallback": False},
+        )
+        return choice
+
+    async def _run_routed_workflow(self, request: AgentInput, choice: RouteChoice) -> AgentResult:
+        raise ApplicationError(
+            f"workflow {choice.name} cannot be routed to yet", type="BadAgentInput", non_retryable=True
+        )
 
     async def _agent_loop(self, request: AgentInput, profile: Profile, spec: AgentSpec) -> AgentResult:
         assert self._books is not None
@@ -257,7 +360,7 @@ class AgentWorkflow:
                     records=records if records else None,
                     request_timeout_seconds=request.model_timeout_seconds,
                 ),
-                spec,
+                spec.name,
             )
             if not result.records_written:
                 self._books.give_back(records)
@@ -293,7 +396,7 @@ class AgentWorkflow:
             skipped_models=list(self._skipped),
         )
 
-    async def _call_model(self, call: ModelCallInput, spec: AgentSpec) -> ModelCallResult:
+    async def _call_model(self, call: ModelCallInput, agent: str) -> ModelCallResult:
         models = " → ".join(call.model_chain) or "worker models"
         # Model calls have a queue of their own (worker.py, its own concurrency
         # limit), named after the run's queue: runs started before keep theirs.
@@ -306,7 +409,7 @@ class AgentWorkflow:
                 start_to_close_timeout=timedelta(seconds=call.request_timeout_seconds + 30),
                 heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
                 retry_policy=model_retry_policy(len(call.model_chain) or None, call.rounds),
-                summary=f"{spec.name} step {self._step}: model call ({models})",
+                summary=f"{agent} step {call.step}: model call ({models})",
             )
         except ActivityError as err:
             if is_cancelled_exception(err):
@@ -314,7 +417,7 @@ class AgentWorkflow:
             reason = innermost_failure_message(err)
             self._event("error", reason)
             raise ApplicationError(
-                f"agent {spec.name}, step {self._step}: {reason}", type="ModelCallFailed", non_retryable=True
+                f"agent {agent}, step {call.step}: {reason}", type="ModelCallFailed", non_retryable=True
             ) from None
 
     def _log_model_answer(self, spec: AgentSpec, result: ModelCallResult) -> None:
@@ -329,8 +432,10 @@ class AgentWorkflow:
             f"step {self._step}: {result.model} answered (attempt {result.attempt}, "
             f"{result.usage.total_tokens} tokens) -> {asked}{fallback}",
         )
+        routed = f"{self._routing_note}\n\n" if self._routing_note else ""
         workflow.set_current_details(
-            f"**{spec.name}** step {self._step}, last answer from `{result.model}`\n\n" + todos_markdown(self._todos)
+            f"{routed}**{spec.name}** step {self._step}, last answer from `{result.model}`\n\n"
+            + todos_markdown(self._todos)
         )
         self._decide(
             DecisionKind.MODEL_CALL,

@@ -57,6 +57,10 @@ class RunBookkeeping:
     def set_agent(self, agent: str) -> None:
         self._run_row.agent = agent
 
+    def set_profile(self, profile: str) -> None:
+        """The profile the router chose (the run started without one)."""
+        self._run_row.profile = profile
+
     def run_status(
         self, status: RunStatus, usage: TokenUsage, models_used: list[str], error: str | None = None
     ) -> None:

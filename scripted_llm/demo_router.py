@@ -1,0 +1,35 @@
+"""The offline demo's routing step: pick the target whose description shares
+the most words with the request.
+
+The router's request lists each target as ``- name (kind): description`` in
+its system prompt and offers the ``route`` tool; the demo answers with that
+tool, naming the best match and the words it matched, like a model would.
+"""
+
+from __future__ import annotations
+
+import re
+
+from scripted_llm.chat_request import ChatRequest
+from scripted_llm.script import Reply
+
+_TARGET_LINE = re.compile(r"^- (\S+) \((profile|workflow)\): (.+)$", re.MULTILINE)
+_WORD = re.compile(r"[a-z0-9]{4,}")
+
+
+def is_routing_request(req: ChatRequest) -> bool:
+    return "route" in req.tool_names
+
+
+def demo_route(req: ChatRequest) -> Reply:
+    request_words = set(_WORD.findall(req.last_user_text.lower()))
+    best: tuple[int, str, list[str]] | None = None
+    for name, _kind, description in _TARGET_LINE.findall(req.system_prompt):
+        shared = sorted(request_words & set(_WORD.findall(f"{name} {description}".lower())))
+        if best is None or len(shared) > best[0]:
+            best = (len(shared), name, shared)
+    if best is None:
+        return Reply.text("I cannot tell where this request should go.")
+    _, name, shared = best
+    reason = f"the request and {name}'s description share: {', '.join(shared)}" if shared else "closest match"
+    return Reply.tool_calls([("route", {"target": name, "reason": reason})])
