@@ -40,6 +40,7 @@ from temporalio.worker import Interceptor, Worker, WorkflowRunner
 from activities.custom_tools import CustomToolActivities
 from activities.files import FileActivities
 from activities.keepalive import HeartbeatKeepalive
+from activities.mcp_tools import McpActivities
 from activities.model import ModelActivities
 from activities.profiles import ProfileActivities
 from activities.records import RecordActivities
@@ -73,10 +74,15 @@ ROLES: tuple[str, ...] = get_args(WorkerRole)
 
 
 def io_activities(
-    files: FileActivities, records: RecordActivities, profiles: ProfileActivities, custom_tools: CustomToolActivities
+    files: FileActivities,
+    records: RecordActivities,
+    profiles: ProfileActivities,
+    custom_tools: CustomToolActivities,
+    mcp: McpActivities,
 ) -> list[Callable[..., object]]:
     """The activities of the main task queue: files, deliverables, logs, PostgreSQL rows,
-    the run's profile, and each custom tool (an activity of its own, ``tool:<name>``)."""
+    the run's profile, each custom tool (an activity of its own, ``tool:<name>``)
+    and the MCP servers' tools (``list_mcp_tools``, ``mcp_tool``)."""
     return [
         files.file_tool,
         files.save_deliverable,
@@ -86,6 +92,8 @@ def io_activities(
         profiles.resolve_profile,
         profiles.routing_options,
         *custom_tools.activities(),
+        mcp.list_mcp_tools,
+        mcp.mcp_tool,
     ]
 
 
@@ -173,7 +181,8 @@ async def build_worker(
         # scheduling its model calls here (workflows/agent.py, "model-task-queue").
         profiles = ProfileActivities(settings.deepagent_profiles, catalog.tools, settings.deepagent_default_profile)
         custom_tools = CustomToolActivities(catalog.tools, files, conversations)
-        main_activities = [*io_activities(files, records, profiles, custom_tools), models.call_model]
+        mcp = McpActivities(conversations)
+        main_activities = [*io_activities(files, records, profiles, custom_tools, mcp), models.call_model]
     built: list[Worker] = []
     serves: list[tuple[str, str]] = []
     if main_workflows or main_activities:

@@ -98,6 +98,12 @@ def _as_document(profile: Profile) -> dict[str, object]:
             name: {"description": spec.description, "timeout_seconds": spec.timeout_seconds, "retries": spec.retries}
             for name, spec in profile.custom_tools.items()
         }
+    if profile.mcp_servers:
+        # As written: ${VAR} references stay unresolved (the workers read them).
+        document["mcp_servers"] = {
+            name: server.model_dump(exclude={"name"}, exclude_defaults=True) | {"transport": server.transport}
+            for name, server in profile.mcp_servers.items()
+        }
     return document
 
 

@@ -169,6 +169,11 @@ def register_secrets(settings: Settings) -> None:
     _process.add(secrets_of(settings))
 
 
+def register_secret_values(values: Iterable[str]) -> None:
+    """Also remove these values (secrets a worker reads for a tool, e.g. an MCP server's ${VAR})."""
+    _process.add(values)
+
+
 def redact(text: str) -> str:
     """``text`` without this process's registered secrets and the generic shapes."""
     return _process.redact(text)

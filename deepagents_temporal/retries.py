@@ -74,3 +74,15 @@ def custom_tool_retry_policy(retries: int) -> RetryPolicy:
         maximum_attempts=retries + 1,
         non_retryable_error_types=["NonRetryableToolError"],
     )
+
+
+def mcp_tool_retry_policy(retries: int) -> RetryPolicy:
+    """An MCP server entry's ``retries``: more attempts while the server cannot be
+    reached, none once it answered (activities/mcp_tools.py)."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=retries + 1,
+        non_retryable_error_types=["McpRefused"],
+    )

@@ -1,5 +1,6 @@
 """Tool schemas the model sees and the argument models that validate the
-built-in tools' calls (custom tools carry their own, ``custom_tools/``).
+built-in tools' calls (custom tools carry their own, ``custom_tools/``; MCP
+tools the schemas their servers listed, ``mcp/``).
 
 Names and arguments follow deepagents so prompts written for it work here.
 """
@@ -10,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from deepagents_temporal.mcp import TOOL_PREFIX, granted
 from deepagents_temporal.profiles import AgentSpec, Profile
 from deepagents_temporal.schema import Todo
 
@@ -138,8 +140,14 @@ def _function(name: str, description: str, parameters: dict[str, Any]) -> dict[s
 def tool_schemas(profile: Profile, agent: AgentSpec) -> list[dict[str, Any]]:
     """OpenAI function-tool schemas for the tools this agent may call."""
     schemas = []
+    # MCP tools, each once however many entries grant it (listed at run start).
+    mcp_tools = granted(agent.tools, profile.mcp_tools)
     for name in agent.tools:
-        if name == "write_todos":
+        if name.startswith(TOOL_PREFIX):
+            for tool in mcp_tools.values():
+                if granted((name,), [tool]) and not any(s["function"]["name"] == tool.name for s in schemas):
+                    schemas.append(_function(tool.name, tool.description, tool.parameters))
+        elif name == "write_todos":
             schemas.append(
                 _function(
                     "write_todos",

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.model import ModelActivities
     from activities.profiles import ProfileActivities
     from deepagents_temporal.failures import innermost_failure_message
+    from deepagents_temporal.mcp import McpToolSpec, granted
     from deepagents_temporal.pgstore.records import DecisionKind, RunRecord, RunStatus
     from deepagents_temporal.profiles import (
         FILE_TOOLS,
@@ -76,6 +77,7 @@ with workflow.unsafe.imports_passed_through():
         ToolOutput,
     )
     from deepagents_temporal.tools import TaskArgs, ToolArgumentError, WriteTodosArgs, parse_args, tool_schemas
+    from workflows import mcp_tools
     from workflows.bookkeeping import MAX_RECORDED_SUMMARY, RunBookkeeping
     from workflows.budget import EXCEEDED_DETAIL, TokenBudget
     from workflows.progress import ProgressLog, todos_markdown
@@ -172,6 +174,8 @@ class AgentWorkflow:
                     return await self._run_routed_workflow(request, choice)
                 profile_name = choice.name
             profile = await self._profile(request, profile_name)
+            if mcp_tools.needs_listing(profile):
+                profile = await self._list_mcp_tools(profile)
             try:
                 spec = profile.agent(request.agent)
             except UnknownAgentError as err:
@@ -224,6 +228,14 @@ class AgentWorkflow:
             if is_cancelled_exception(err):
                 raise
             raise ApplicationError(innermost_failure_message(err), type="BadAgentInput", non_retryable=True) from None
+
+    async def _list_mcp_tools(self, profile: Profile) -> Profile:
+        """The MCP servers' tools, listed once for the whole run; a server that is down is left out."""
+        listed, problems = await mcp_tools.list_tools(profile, self._run_id)
+        for problem in problems:
+            self._event("error", f"{problem}; its tools are left out of this run")
+            self._decide(DecisionKind.VALIDATION, problem, payload={"mcp_problem": problem})
+        return listed
 
     # ----- routing ---------------------------------------------------------
 
@@ -531,6 +543,9 @@ class AgentWorkflow:
             return self._tool_error(
                 f"arguments for {call.name or 'the tool'} are not valid JSON ({call.error}): {call.raw_args[:200]!r}"
             )
+        mcp = granted(context.spec.tools, context.profile.mcp_tools)
+        if call.name in mcp:
+            return await self._mcp_tool(call, mcp[call.name], context)
         custom = context.profile.custom_tools
         if call.name not in context.spec.tools or call.name not in (*WORKFLOW_TOOLS, *FILE_TOOLS, *custom):
             available = ", ".join(context.spec.tools) or "none"
@@ -603,6 +618,19 @@ class AgentWorkflow:
         self._event("error" if output.error else "tool", output.summary)
         for artifact in output.artifacts:
             self._add_artifact(artifact)
+        return output.message
+
+    async def _mcp_tool(self, call: ToolCall, tool: McpToolSpec, context: AgentContext) -> Message | str:
+        try:
+            output = await mcp_tools.call_tool(self._run_id, context.spec.name, call, tool, context.profile)
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            attempts = ""
+            if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+                attempts = f" after {context.profile.mcp_servers[tool.server].retries + 1} attempts"
+            return self._tool_error(f"tool {call.name} failed{attempts}: {innermost_failure_message(err)}")
+        self._event("error" if output.error else "tool", output.summary)
         return output.message
 
     def _write_todos(self, args: WriteTodosArgs) -> str:

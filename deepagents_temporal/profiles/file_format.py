@@ -9,11 +9,13 @@ workflow ids and object keys, so they are restricted to a safe alphabet.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from deepagents_temporal.mcp import McpServerSpec, parse_tool_entry
 from deepagents_temporal.profiles.spec import (
     BUILTIN_TOOLS,
     GENERAL_PURPOSE,
@@ -36,6 +38,35 @@ GENERAL_PURPOSE_PROMPT = (
     "everything the other agent needs: it sees only that answer, not your tool calls or files "
     "you did not mention."
 )
+
+
+class McpServerFile(BaseModel):
+    """An ``mcp_servers`` entry: stdio (command, args, env, cwd) or streamable HTTP (url, headers)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: str | None = Field(default=None, min_length=1)
+    args: list[str] = Field(default_factory=list)
+    # Values may hold ${VAR}: read from the worker's environment, never stored in a run.
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout_seconds: float = Field(default=60, gt=0, le=3600)
+    retries: int = Field(default=2, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerFile:
+        if bool(self.command) == bool(self.url):
+            raise ValueError("give either command (a stdio server) or url (a streamable HTTP server)")
+        if self.url is not None:
+            if not self.url.startswith(("http://", "https://")):
+                raise ValueError(f"url {self.url!r} must start with http:// or https://")
+            if self.args or self.env or self.cwd:
+                raise ValueError("args, env and cwd are for stdio servers (command); a url server takes headers")
+        elif self.headers:
+            raise ValueError("headers are for url servers; a stdio server (command) takes env")
+        return self
 
 
 class _AgentFields(BaseModel):
@@ -74,6 +105,8 @@ class ProfileFile(_AgentFields):
     subagents: list[SubAgentFile] = Field(default_factory=list)
     # Tokens one run may use, supervisor and sub-agents together; unset = no limit.
     max_tokens: int | None = Field(default=None, gt=0)
+    # MCP servers by name; agents are granted their tools as mcp:<server>/<tool> or mcp:<server>/*.
+    mcp_servers: dict[str, McpServerFile] = Field(default_factory=dict)
 
 
 class ProfileFileError(ValueError):
@@ -113,10 +146,27 @@ def _cross_check(data: dict[str, Any], custom: Collection[str]) -> list[tuple[st
     Works on the raw data, so a file with a typo in one field hears about the rest too."""
     problems: list[tuple[str, str]] = []
     known_tools = [*BUILTIN_TOOLS, *sorted(custom)]
+    servers = data.get("mcp_servers") if isinstance(data.get("mcp_servers"), dict) else {}
+    for server in servers:
+        if not isinstance(server, str) or not re.match(NAME_PATTERN, server):
+            problems.append(
+                (f"mcp_servers.{server}", "not a valid server name: use letters, digits, '_', '.' and '-' (at most 64)")
+            )
 
     def check_tools(where: str, tools: list[str]) -> None:
         for i, tool in enumerate(tools):
-            if tool not in known_tools:
+            if tool.startswith("mcp:"):
+                entry = parse_tool_entry(tool)
+                if entry is None:
+                    problems.append(
+                        (f"{where}tools[{i}]", f"{tool!r}: write MCP tools as mcp:<server>/<tool> or mcp:<server>/*")
+                    )
+                elif entry[0] not in servers:
+                    known = ", ".join(str(name) for name in servers) or "none"
+                    problems.append(
+                        (f"{where}tools[{i}]", f"unknown MCP server {entry[0]!r}; this profile's mcp_servers: {known}")
+                    )
+            elif tool not in known_tools:
                 problems.append((f"{where}tools[{i}]", f"unknown tool {tool!r}; known tools: {', '.join(known_tools)}"))
 
     tools = _strings(data.get("tools"))
@@ -190,6 +240,10 @@ def _resolve(profile: ProfileFile, custom_tools: dict[str, CustomToolSpec], sour
         subagents=subagents,
         custom_tools={name: spec for name, spec in sorted(custom_tools.items()) if name in used},
         max_tokens=profile.max_tokens,
+        mcp_servers={
+            name: McpServerSpec(name=name, **server.model_dump(exclude={"args"}), args=tuple(server.args))
+            for name, server in profile.mcp_servers.items()
+        },
         source=source,
     )
 

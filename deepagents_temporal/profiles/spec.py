@@ -5,7 +5,8 @@ resolved profile is what a run keeps: it is fixed when the run starts, recorded
 in the run's history and handed to every sub-agent, so workflow code never
 reads a file and editing a profile never changes a run in flight. Custom tools
 travel as :class:`CustomToolSpec` (their schema and retry settings); their code
-stays on the workers.
+stays on the workers; MCP servers as :class:`McpServerSpec` (their ``${VAR}``
+references unresolved) and, once listed at run start, their tools.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from deepagents_temporal.mcp.spec import McpServerSpec, McpToolSpec
 
 FILE_TOOLS = ("ls", "read_file", "write_file", "edit_file", "glob", "grep")
 # Handled by the workflow itself rather than by an activity.
@@ -76,6 +79,11 @@ class Profile(BaseModel):
     custom_tools: dict[str, CustomToolSpec] = Field(default_factory=dict)
     # Tokens one run may use, supervisor and sub-agents together; None = no limit.
     max_tokens: int | None = None
+    # MCP servers whose tools agents are granted as mcp:<server>/<tool>.
+    mcp_servers: dict[str, McpServerSpec] = Field(default_factory=dict)
+    # The tools those servers offered when the run started (the list_mcp_tools
+    # activity); None until listed. Sub-agents get them with the snapshot.
+    mcp_tools: list[McpToolSpec] | None = None
     # The file it was read from (shown by `profiles list`; not used by runs).
     source: str | None = None
 
