@@ -39,6 +39,7 @@ from temporalio.worker import Interceptor, Worker, WorkflowRunner
 
 from activities.custom_tools import CustomToolActivities
 from activities.files import FileActivities
+from activities.graph_agent import GraphActivities
 from activities.keepalive import HeartbeatKeepalive
 from activities.mcp_tools import McpActivities
 from activities.model import ModelActivities
@@ -62,8 +63,9 @@ from deepagents_temporal.service_errors import (
 from deepagents_temporal.services import connect, hard_exit, open_database, s3_client, temporal_runtime
 from deepagents_temporal.settings import Settings, WorkerRole, load_settings
 from workflows.agent import AgentWorkflow
+from workflows.graph_agent import GraphAgentWorkflow
 
-WORKFLOWS: list[type] = [AgentWorkflow]
+WORKFLOWS: list[type] = [AgentWorkflow, GraphAgentWorkflow]
 # Workflow-task errors that never heal by retrying: they fail the run with
 # their reason instead of leaving it RUNNING. (Payloads over Temporal's size
 # limit cannot arise: ExternalStorage moves anything over 128 KB to S3.)
@@ -79,10 +81,11 @@ def io_activities(
     profiles: ProfileActivities,
     custom_tools: CustomToolActivities,
     mcp: McpActivities,
+    graphs: GraphActivities,
 ) -> list[Callable[..., object]]:
     """The activities of the main task queue: files, deliverables, logs, PostgreSQL rows,
     the run's profile, each custom tool (an activity of its own, ``tool:<name>``)
-    and the MCP servers' tools (``list_mcp_tools``, ``mcp_tool``)."""
+    the MCP servers' tools (``list_mcp_tools``, ``mcp_tool``) and graph sub-agents (``run_graph``)."""
     return [
         files.file_tool,
         files.save_deliverable,
@@ -94,6 +97,7 @@ def io_activities(
         *custom_tools.activities(),
         mcp.list_mcp_tools,
         mcp.mcp_tool,
+        graphs.run_graph,
     ]
 
 
@@ -182,7 +186,10 @@ async def build_worker(
         profiles = ProfileActivities(settings.deepagent_profiles, catalog.tools, settings.deepagent_default_profile)
         custom_tools = CustomToolActivities(catalog.tools, files, conversations)
         mcp = McpActivities(conversations)
-        main_activities = [*io_activities(files, records, profiles, custom_tools, mcp), models.call_model]
+        main_activities = [
+            *io_activities(files, records, profiles, custom_tools, mcp, GraphActivities(catalog.graphs)),
+            models.call_model,
+        ]
     built: list[Worker] = []
     serves: list[tuple[str, str]] = []
     if main_workflows or main_activities:

@@ -15,6 +15,7 @@ import yaml
 
 from cli.console import say
 from deepagents_temporal.catalog import load_catalog
+from deepagents_temporal.graphs import load_graphs
 from deepagents_temporal.profiles import AgentSpec, Profile, ProfileFileError, load_profiles
 from deepagents_temporal.profiles.library import BUILTIN_FOLDER
 from deepagents_temporal.service_errors import SETTINGS_EXIT_CODE
@@ -45,6 +46,8 @@ async def check_profiles(paths: Sequence[str]) -> int:
     catalog = load_catalog(load_settings())
     tools = {name: custom.spec for name, custom in catalog.tools.items()}
     loaded = load_profiles(paths, tools)
+    # Graph sub-agents' graphs are imported, as the workers do.
+    load_graphs(loaded)
     for profile in loaded.profiles.values():
         if profile.source and Path(profile.source).parent == BUILTIN_FOLDER:
             continue
@@ -109,6 +112,11 @@ def _as_document(profile: Profile) -> dict[str, object]:
 
 def _agent_fields(agent: AgentSpec, *, with_name: bool) -> dict[str, object]:
     fields: dict[str, object] = {"name": agent.name, "description": agent.description} if with_name else {}
+    if agent.graph:
+        fields["graph"] = agent.graph
+        if agent.timeout_seconds:
+            fields["timeout_seconds"] = agent.timeout_seconds
+        return fields
     fields["system_prompt"] = agent.system_prompt
     fields["tools"] = list(agent.tools)
     if agent.models:

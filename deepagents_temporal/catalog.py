@@ -4,14 +4,17 @@ loaded together because a profile is checked against the tools that exist.
 
 Workers load the catalog at start and refuse to start on a broken profile or
 tool module (exit 2, every problem named); the CLI loads it for ``profiles``
-and to check ``run --profile``.
+and to check ``run --profile``. The graphs of graph sub-agents are imported
+with them: a profile whose graph cannot be imported is broken like any other.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from deepagents_temporal.custom_tools import CustomTool, ToolModulesError, load_tool_modules
+from deepagents_temporal.graphs import load_graphs
 from deepagents_temporal.profiles import LoadedProfiles, Profile, UnknownProfileError, load_profiles
 from deepagents_temporal.service_errors import ConfigurationError
 from deepagents_temporal.settings import Settings
@@ -23,6 +26,8 @@ PROFILE_HINT = "fix the file (or take it out of DEEPAGENT_PROFILES); `starter.py
 class Catalog:
     tools: dict[str, CustomTool]
     profiles: LoadedProfiles
+    # The compiled LangGraph graphs graph sub-agents name, by module.path:attribute.
+    graphs: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
         """Every problem of every profile file, as one :class:`ConfigurationError`."""
@@ -45,4 +50,5 @@ def load_catalog(settings: Settings) -> Catalog:
     except ToolModulesError as err:
         raise ConfigurationError(str(err), "fix the module or DEEPAGENT_TOOL_MODULES") from None
     specs = {name: custom.spec for name, custom in tools.items()}
-    return Catalog(tools, load_profiles(settings.deepagent_profiles, specs))
+    profiles = load_profiles(settings.deepagent_profiles, specs)
+    return Catalog(tools, profiles, load_graphs(profiles))

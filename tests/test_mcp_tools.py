@@ -27,7 +27,7 @@ from scripted_llm import ChatRequest, Reply, ScriptedLLM
 from tests.helpers import ROOT, history_text, rows_text, start_run, unique_request
 from worker import build_worker
 
-SERVER = ROOT / "examples" / "mcp" / "glossary_server.py"
+SERVER = ROOT / "examples" / "glossary" / "glossary_server.py"
 TOKEN_VARIABLE = "TEST_GLOSSARY_TOKEN"
 
 

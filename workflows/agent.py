@@ -80,6 +80,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import mcp_tools
     from workflows.bookkeeping import MAX_RECORDED_SUMMARY, RunBookkeeping
     from workflows.budget import EXCEEDED_DETAIL, TokenBudget
+    from workflows.graph_agent import GraphAgentWorkflow
     from workflows.progress import ProgressLog, todos_markdown
 
 # Models that answered 401 or 404 are skipped for the rest of the run (a
@@ -662,9 +663,11 @@ class AgentWorkflow:
         )
         assert self._books is not None
         self._books.flush()
+        # A graph sub-agent (a compiled LangGraph graph) has a workflow of its own.
+        child_run = GraphAgentWorkflow.run if profile.subagents[args.subagent_type].graph else AgentWorkflow.run
         try:
             result = await workflow.execute_child_workflow(
-                AgentWorkflow.run,
+                child_run,
                 AgentInput(
                     profile=profile.name,
                     agent=args.subagent_type,

@@ -25,6 +25,8 @@ from deepagents_temporal.profiles.spec import (
 )
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+# module.path:attribute
+GRAPH_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
 MAX_STEPS_LIMIT = 500
 
 GENERAL_PURPOSE_DESCRIPTION = (
@@ -74,7 +76,8 @@ class _AgentFields(BaseModel):
 
     name: str = Field(pattern=NAME_PATTERN)
     description: str = Field(min_length=1)
-    system_prompt: str
+    # Required of the supervisor; a sub-agent has it or a graph.
+    system_prompt: str | None = None
     tools: list[str] = Field(default_factory=list)
     # One model or a chain, primary first; unset = the run's chain.
     model: str | list[str] | None = None
@@ -82,7 +85,9 @@ class _AgentFields(BaseModel):
 
     @field_validator("system_prompt", "description")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.strip():
             raise ValueError("must not be empty")
         return value.strip()
@@ -97,9 +102,30 @@ class _AgentFields(BaseModel):
 class SubAgentFile(_AgentFields):
     # Siblings this sub-agent may hand work to (it then needs the task tool).
     subagents: list[str] = Field(default_factory=list)
+    # A compiled LangGraph graph instead of a prompt: module.path:attribute, imported by the workers.
+    graph: str | None = Field(default=None, pattern=GRAPH_PATTERN)
+    # How long one run of the graph may take (graph sub-agents only).
+    timeout_seconds: float | None = Field(default=None, gt=0, le=86400)
+
+    @model_validator(mode="after")
+    def _prompt_or_graph(self) -> SubAgentFile:
+        if self.graph is None:
+            if self.system_prompt is None:
+                raise ValueError("give system_prompt (an agent of this project) or graph (a compiled LangGraph graph)")
+            if self.timeout_seconds is not None:
+                raise ValueError("timeout_seconds is for graph sub-agents")
+            return self
+        extra = [field for field in ("system_prompt", "tools", "model", "subagents") if getattr(self, field)]
+        if extra:
+            raise ValueError(
+                f"a graph sub-agent has its own prompt, tools and model: remove {', '.join(extra)} "
+                "(it takes name, description, graph and timeout_seconds)"
+            )
+        return self
 
 
 class ProfileFile(_AgentFields):
+    system_prompt: str
     # The supervisor's own name, as runs and rows show it; default: the profile's name.
     agent_name: str | None = Field(default=None, pattern=NAME_PATTERN)
     subagents: list[SubAgentFile] = Field(default_factory=list)
@@ -213,11 +239,13 @@ def _resolve(profile: ProfileFile, custom_tools: dict[str, CustomToolSpec], sour
         sub.name: AgentSpec(
             name=sub.name,
             description=sub.description,
-            system_prompt=sub.system_prompt,
+            system_prompt=sub.system_prompt or "",
             tools=tuple(sub.tools),
             subagents=tuple(sub.subagents),
             models=sub.models,
             max_steps=sub.max_steps,
+            graph=sub.graph,
+            timeout_seconds=sub.timeout_seconds,
         )
         for sub in profile.subagents
     }
@@ -260,6 +288,8 @@ def _what(error: Any) -> str:
         return "unknown field (see docs/profiles.md for the fields a profile has)"
     if error["type"] == "missing":
         return "required field is missing"
+    if error["type"] == "string_pattern_mismatch" and error["loc"][-1] == "graph":
+        return f"{error['input']!r} is not a graph reference: write module.path:attribute (e.g. my_pkg.graphs:graph)"
     if error["type"] == "string_pattern_mismatch":
         return f"{error['input']!r} is not a valid name: use letters, digits, '_', '.' and '-' (at most 64)"
     return str(error["msg"]).removeprefix("Value error, ")

@@ -60,6 +60,11 @@ class AgentSpec(BaseModel):
     # Overrides the run's model chain for this agent when set.
     models: tuple[str, ...] = ()
     max_steps: int = 25
+    # A compiled LangGraph graph (module.path:attribute) run instead of this
+    # project's agent loop; its prompt, tools and model are its own.
+    graph: str | None = None
+    # How long one run of the graph may take (None: GRAPH_TIMEOUT_SECONDS).
+    timeout_seconds: float | None = None
 
     def delegates(self, profile: Profile) -> tuple[str, ...]:
         """Who task() can reach: the declared sub-agents, then general-purpose."""

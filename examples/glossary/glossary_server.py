@@ -1,7 +1,7 @@
 """A tiny MCP server for the examples and tests: a glossary of testing terms.
 
-    python examples/mcp/glossary_server.py                      # stdio (a profile's `command`)
-    python examples/mcp/glossary_server.py --http 8931          # streamable HTTP at http://127.0.0.1:8931/mcp
+    python examples/glossary/glossary_server.py                      # stdio (a profile's `command`)
+    python examples/glossary/glossary_server.py --http 8931          # streamable HTTP at http://127.0.0.1:8931/mcp
 
 Over HTTP, when ``GLOSSARY_TOKEN`` is set in its environment, every call must
 carry ``Authorization: Bearer <that token>`` (a profile sends it with
