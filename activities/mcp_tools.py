@@ -72,6 +72,8 @@ class McpActivities:
         try:
             with anyio.fail_after(server.timeout_seconds):
                 text, is_error = await call_tool(server, request.tool, args)
+            # A server that echoes a header or env value must not put it in the history.
+            text = redact(text)
         except TimeoutError:
             raise ApplicationError(
                 f"{server.describe()} did not answer {request.tool} within {server.timeout_seconds:g} s",
