@@ -456,7 +456,9 @@ async def test_run_with_worker_needs_no_other_worker(client: Client, settings: S
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert completed.stdout.splitlines()[0].startswith("run id: "), completed.stdout
     run_id = _run_id(completed.stdout)
-    assert "profile: qa, models: test-model" in completed.stdout
+    # Without --profile the request is routed first (one model call, to qa here).
+    assert "profile: chosen by the router, models: test-model" in completed.stdout
+    assert "routed to profile qa" in completed.stdout
     result, _children = await _outcome(client, run_id)
     assert result.models_used == ["test-model"]
     assert llm.requests and {record.model for record in llm.requests} == {"test-model"}

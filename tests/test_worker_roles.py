@@ -21,7 +21,15 @@ from tests.helpers import start_run, stop_process, worker_output, worker_process
 from worker import ROLES, build_worker
 
 WORKFLOW, ACTIVITY = TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
-IO_ACTIVITIES = {"file_tool", "save_deliverable", "write_log_part", "compose_run_log", "record", "resolve_profile"}
+IO_ACTIVITIES = {
+    "file_tool",
+    "save_deliverable",
+    "write_log_part",
+    "compose_run_log",
+    "record",
+    "resolve_profile",
+    "routing_options",
+}
 
 
 async def _pollers(client: Client, queue: str, kind: TaskQueueType) -> int:
