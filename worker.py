@@ -31,6 +31,7 @@ from activities.keepalive import HeartbeatKeepalive
 from activities.model import ModelActivities
 from activities.profiles import ProfileActivities
 from activities.records import RecordActivities
+from activities.reporting import ReportActivities
 from deepagents_temporal import pgstore
 from deepagents_temporal.answers import AnswerStore
 from deepagents_temporal.catalog import load_catalog
@@ -43,8 +44,9 @@ from deepagents_temporal.service_errors import debug_requested, gather_checked, 
 from deepagents_temporal.services import connect, hard_exit, open_database, s3_client, temporal_runtime
 from deepagents_temporal.settings import Settings, load_settings
 from workflows.agent import AgentWorkflow
+from workflows.reporting import ReportingWorkflow
 
-WORKFLOWS: list[type] = [AgentWorkflow]
+WORKFLOWS: list[type] = [AgentWorkflow, ReportingWorkflow]
 # Workflow-task errors that never heal by retrying: they fail the run with
 # their reason instead of leaving it RUNNING. (Payloads over Temporal's size
 # limit cannot arise: ExternalStorage moves anything over 128 KB to S3.)
@@ -57,6 +59,7 @@ def activities(
     records: RecordActivities,
     profiles: ProfileActivities,
     custom_tools: CustomToolActivities,
+    reports: ReportActivities,
 ) -> list[Callable[..., object]]:
     """Every activity a worker registers, by the object that holds its clients;
     each custom tool is an activity of its own (``tool:<name>``)."""
@@ -69,6 +72,11 @@ def activities(
         records.record,
         profiles.resolve_profile,
         *custom_tools.activities(),
+        reports.load_template,
+        reports.validate_data,
+        reports.compute_figures,
+        reports.write_xlsx,
+        reports.write_summary,
     ]
 
 
@@ -109,6 +117,7 @@ async def build_worker(
             records,
             ProfileActivities(settings.deepagent_profiles, catalog.tools),
             CustomToolActivities(catalog.tools, files, conversations),
+            ReportActivities(s3, settings.s3_bucket),
         ),
         # A dead worker's cached workflows move to another worker after this,
         # instead of the 10 s default (a live worker polls its sticky queue at

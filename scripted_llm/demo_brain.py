@@ -28,6 +28,7 @@ from scripted_llm.demo_documents import (
     scenarios_markdown,
     strategy_markdown,
 )
+from scripted_llm.demo_narrative import demo_narrative, is_narrative_request
 from scripted_llm.demo_specialists import DEMO_SPECIALISTS, specialty_of
 from scripted_llm.demo_text import human_list, one_line, subject_of
 from scripted_llm.script import Reply
@@ -47,6 +48,8 @@ def demo_brain(req: ChatRequest) -> Reply:
     Given/When/Then scenarios for its specialty. Never raises.
     """
     try:
+        if is_narrative_request(req):
+            return demo_narrative(req)
         if "task" in req.tool_names:
             return _demo_supervisor(req)
         return _demo_specialist(req)

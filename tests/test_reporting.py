@@ -1,0 +1,197 @@
+"""The reporting workflow end to end on the real stack: the example sales template and data become
+report.xlsx (read back with openpyxl), summary.json and run.log, with the run's rows in PostgreSQL.
+
+Also: CSV, XLSX and JSON data give the same figures; summary.json is the same byte for byte across
+runs of the same inputs (apart from its ``run`` section); files that cannot be parsed and a missing
+template fail the run naming the problem and write no report; the narrative falls back along the
+model chain, and a report is still written when every model fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import uuid
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+import pytest
+from minio import Minio
+from openpyxl import load_workbook
+from openpyxl.cell import Cell
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from deepagents_temporal import pgstore
+from deepagents_temporal.reports.narrative import NARRATIVE_INSTRUCTION
+from deepagents_temporal.reports.schema import ReportInput, ReportResult
+from deepagents_temporal.retries import WORKFLOW_TASK_TIMEOUT
+from deepagents_temporal.services import s3_client
+from deepagents_temporal.settings import Settings
+from scripted_llm import Reply, ScriptedLLM
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "reports"
+TEMPLATE = (EXAMPLE / "sales_template.xlsx").read_bytes()
+SALES_CSV = (EXAMPLE / "sales.csv").read_bytes()
+NARRATIVE = "Revenue reached 4,056.99 across four regions; North led and South trailed."
+# The example's figures, worked out by hand from examples/reports/sales.csv.
+TOTAL_UNITS = 697
+TOTAL_REVENUE = 4056.99
+INVALID_LINES = {14: "Units", 15: "Unit price", 16: "Date", 17: "Region"}
+REPORT_TIMEOUT = timedelta(minutes=3)
+
+
+@pytest.fixture
+def s3(settings: Settings) -> Minio:
+    return s3_client(settings)
+
+
+def _put(s3: Minio, bucket: str, key: str, data: bytes) -> None:
+    s3.put_object(bucket, key, io.BytesIO(data), len(data))
+
+
+def _get(s3: Minio, bucket: str, key: str) -> bytes:
+    response = s3.get_object(bucket, key)
+    try:
+        return response.read()
+    finally:
+        response.close()
+        response.release_conn()
+
+
+def _keys(s3: Minio, bucket: str, prefix: str) -> list[str]:
+    return sorted(obj.object_name for obj in s3.list_objects(bucket, prefix=prefix, recursive=True))
+
+
+def _inputs(s3: Minio, settings: Settings, data: bytes, suffix: str = "csv") -> tuple[str, str]:
+    """The example template and ``data`` uploaded under names of this test's own."""
+    tag = uuid.uuid4().hex[:8]
+    template, upload = f"sales-{tag}.xlsx", f"sales-{tag}.{suffix}"
+    _put(s3, settings.s3_bucket, f"templates/{template}", TEMPLATE)
+    _put(s3, settings.s3_bucket, f"uploads/{upload}", data)
+    return template, upload
+
+
+async def _start(client: Client, settings: Settings, template: str, data: str, **fields: object) -> WorkflowHandle:
+    fields.setdefault("model_chain", settings.model_chain)
+    return await client.start_workflow(
+        "ReportingWorkflow",
+        ReportInput(template=template, data=data, **fields),
+        id=f"report-test-{uuid.uuid4().hex[:12]}",
+        task_queue=settings.temporal_task_queue,
+        result_type=ReportResult,
+        task_timeout=WORKFLOW_TASK_TIMEOUT,
+        execution_timeout=REPORT_TIMEOUT,
+    )
+
+
+def _narrates(llm: ScriptedLLM, text: str = NARRATIVE) -> None:
+    llm.add_rule(lambda r: r.system_prompt == NARRATIVE_INSTRUCTION, Reply.text(text))
+
+
+def _without_run(summary: bytes) -> dict:
+    value = json.loads(summary)
+    del value["run"]
+    return value
+
+
+async def test_example_report_end_to_end(
+    client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM, s3: Minio, pool: asyncpg.Pool
+) -> None:
+    _narrates(llm)
+    template, data = _inputs(s3, settings, SALES_CSV)
+    handle = await _start(client, settings, template, data)
+    result = await handle.result()
+    run_id = handle.id
+    bucket = settings.s3_bucket
+
+    assert (result.rows, result.valid, result.invalid) == (18, 14, 4)
+    assert result.totals == {"units": TOTAL_UNITS, "revenue": TOTAL_REVENUE}
+    assert result.narrative.text == NARRATIVE and result.narrative.model == "test-model"
+
+    # The workbook: values filled, the template's look kept.
+    book = load_workbook(io.BytesIO(_get(s3, bucket, f"reports/{run_id}/report.xlsx")))
+    original = load_workbook(io.BytesIO(TEMPLATE))
+    sales, template_sales = book["Sales"], original["Sales"]
+    assert sales.tables["data"].ref == "A7:F21"
+    assert [c.value for c in sales[7]] == ["Date", "Region", "Product", "Units", "Unit price", "Revenue"]
+    first = [c.value for c in sales[8]]
+    assert first[0].date() == date(2024, 1, 3) and first[1:] == ["North", "Widget", 120, 2.5, 300]
+    rows = list(sales.iter_rows(min_row=8, max_row=21, values_only=True))
+    assert sum(r[3] for r in rows) == TOTAL_UNITS
+    assert "twelve" not in [r[3] for r in rows] and "" not in [r[1] for r in rows]
+    for row in (8, 21):
+        assert [_look(c) for c in sales[row]] == [_look(c) for c in template_sales[8]]
+    assert sales["D8"].number_format == "#,##0" and sales["F21"].number_format == '"$"#,##0.00'
+    assert sales["A21"].number_format == "yyyy-mm-dd" and sales["A21"].font.color.rgb == "00222222"
+    assert [_look(c) for c in sales[7]] == [_look(c) for c in template_sales[7]]
+    assert sales["A7"].font.b and sales["A7"].fill.fgColor.rgb == "001F4E78"
+    for letter in "ABCDEF":
+        assert sales.column_dimensions[letter].width == template_sales.column_dimensions[letter].width
+    # Named cells: the totals, the counts, the narrative.
+    named = {name: book.defined_names[name].attr_text for name in ("total_units", "total_revenue", "narrative")}
+    assert named["total_units"] == "'Sales'!$B$2"
+    assert sales["B2"].value == TOTAL_UNITS and sales["B2"].number_format == "#,##0"
+    assert sales["B3"].value == pytest.approx(TOTAL_REVENUE) and sales["B3"].number_format == '"$"#,##0.00'
+    assert (sales["E2"].value, sales["E3"].value) == (14, 4)
+    assert sales["B4"].value == NARRATIVE
+    assert sales["B5"].value == f"uploads/{data}"
+    # Per-group sums, sorted by key, and they add up.
+    by_region = list(book["Summary"].iter_rows(min_row=2, max_col=4, values_only=True))
+    assert [r[0] for r in by_region] == ["East", "North", "South", "West"]
+    assert sum(r[2] for r in by_region) == TOTAL_UNITS
+    assert sum(Decimal(str(r[3])) for r in by_region) == Decimal("4056.99")
+    # The Errors sheet: each invalid row with its line, column and reason.
+    errors = list(book["Errors"].iter_rows(values_only=True))
+    assert errors[0] == ("Row", "Column", "Value", "Reason")
+    assert {r[0]: r[1] for r in errors[1:]} == INVALID_LINES
+    assert "valid integer" in errors[1][3] and errors[1][2] == "twelve"
+
+    summary = json.loads(_get(s3, bucket, f"reports/{run_id}/summary.json"))
+    report = summary["report"]
+    assert report["inputs"]["data"]["sha256"] == _sha256(SALES_CSV)
+    template_input = {"key": f"templates/{template}", "sha256": _sha256(TEMPLATE), "size": len(TEMPLATE)}
+    assert report["inputs"]["template"] == template_input
+    assert report["rows"] == {"total": 18, "valid": 14, "invalid": 4}
+    assert report["totals"] == {"units": TOTAL_UNITS, "revenue": TOTAL_REVENUE}
+    assert [e["row"] for e in report["validation_errors"]] == sorted(INVALID_LINES)
+    assert report["narrative"] == {"requested": True, "text": NARRATIVE, "model": "test-model", "error": None}
+    assert set(summary["run"]["step_seconds"]) >= {"load template", "validate data", "compute figures", "narrative"}
+    assert summary["run"]["run_id"] == run_id
+
+    log = _get(s3, bucket, f"logs/{run_id}/run.log").decode()
+    assert "4 invalid" in log and f"reports/{run_id}/report.xlsx" in log
+
+    # PostgreSQL: COMPLETED, the model named, the artifacts indexed as the bucket holds them.
+    run = await pgstore.get_run(pool, run_id)
+    assert run is not None and run.status == pgstore.RunStatus.COMPLETED
+    assert run.workflow_name == "ReportingWorkflow" and run.models_used == ["test-model"]
+    indexed = {a.key: a.sha256 for a in await pgstore.list_artifacts(pool, run_id)}
+    assert set(indexed) == {f"reports/{run_id}/report.xlsx", f"reports/{run_id}/summary.json", f"logs/{run_id}/run.log"}
+    for key, sha in indexed.items():
+        assert _sha256(_get(s3, bucket, key)) == sha
+    kinds = [d.kind for d in await pgstore.list_decisions(pool, run_id)]
+    assert pgstore.DecisionKind.VALIDATION in kinds and pgstore.DecisionKind.MODEL_CALL in kinds
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _look(cell: Cell) -> tuple:
+    """What a person sees of a cell's style: font, fill, border, number format."""
+    font, fill = cell.font, cell.fill
+    return (
+        font.name,
+        font.sz,
+        font.b,
+        font.color.rgb if font.color else None,
+        fill.fill_type,
+        fill.fgColor.rgb,
+        cell.border.bottom.style,
+        cell.number_format,
+        cell.alignment.horizontal,
+    )
