@@ -9,6 +9,7 @@ model chain, and a report is still written when every model fails.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -20,9 +21,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 from minio import Minio
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 from openpyxl.cell import Cell
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.worker import Worker
 
 from deepagents_temporal import pgstore
@@ -32,6 +33,7 @@ from deepagents_temporal.retries import WORKFLOW_TASK_TIMEOUT
 from deepagents_temporal.services import s3_client
 from deepagents_temporal.settings import Settings
 from scripted_llm import Reply, ScriptedLLM
+from tests.helpers import failure_message
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "reports"
 TEMPLATE = (EXAMPLE / "sales_template.xlsx").read_bytes()
@@ -195,3 +197,155 @@ def _look(cell: Cell) -> tuple:
         cell.number_format,
         cell.alignment.horizontal,
     )
+
+
+def _as_json(csv_bytes: bytes) -> bytes:
+    return json.dumps(list(csv.DictReader(io.StringIO(csv_bytes.decode())))).encode()
+
+
+def _as_xlsx(csv_bytes: bytes) -> bytes:
+    book = Workbook()
+    for line in csv.reader(io.StringIO(csv_bytes.decode())):
+        book.active.append([int(cell) if cell.isdigit() else cell for cell in line])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+async def test_csv_xlsx_and_json_data_give_the_same_report(
+    client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM, s3: Minio
+) -> None:
+    """Without a narrative: no model call at all."""
+    outcomes = {}
+    for suffix, data in (("csv", SALES_CSV), ("xlsx", _as_xlsx(SALES_CSV)), ("json", _as_json(SALES_CSV))):
+        template, upload = _inputs(s3, settings, data, suffix)
+        handle = await _start(client, settings, template, upload, narrative=False)
+        result = await handle.result()
+        summary = json.loads(_get(s3, settings.s3_bucket, f"reports/{handle.id}/summary.json"))["report"]
+        assert summary["inputs"]["data"]["format"] == suffix
+        outcomes[suffix] = (result.totals, summary["groups"], [e["column"] for e in summary["validation_errors"]])
+        assert result.narrative.requested is False and result.narrative.text is None
+    assert outcomes["csv"] == outcomes["xlsx"] == outcomes["json"]
+    assert outcomes["csv"][0] == {"units": TOTAL_UNITS, "revenue": TOTAL_REVENUE}
+    assert not llm.requests
+
+
+async def test_summary_json_is_byte_identical_across_runs_apart_from_ids_and_times(
+    client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM, s3: Minio
+) -> None:
+    _narrates(llm)
+    template, data = _inputs(s3, settings, SALES_CSV)
+    summaries = []
+    for _ in range(2):
+        handle = await _start(client, settings, template, data)
+        await handle.result()
+        summaries.append(_get(s3, settings.s3_bucket, f"reports/{handle.id}/summary.json"))
+    first, second = summaries
+    assert first != second  # the run ids and times differ...
+    assert json.loads(first)["run"]["run_id"] != json.loads(second)["run"]["run_id"]
+    # ...and only they: the "report" section comes first and is the same bytes.
+    run_at = [summary.index(b'\n  "run": {') for summary in summaries]
+    assert first[: run_at[0]] == second[: run_at[1]]
+    assert _without_run(first) == _without_run(second)
+
+
+BAD_DATA = [
+    (
+        "latin1.csv",
+        "Date,Region,Product,Units,Unit price\n2024-01-03,Mälmo,Widget,1,2.50\n".encode("latin-1"),
+        "not UTF-8 text (byte 0xe4 at offset",
+    ),
+    ("sales.txt", SALES_CSV, "unsupported format ('.txt'): use a .csv, .xlsx or .json file"),
+    ("columns.csv", b"Date,Region,Units\n2024-01-03,North,1\n", "missing required columns product, unit_price"),
+    ("broken.json", b'[{"date": "2024-01-03",', "not valid JSON (line 1, column"),
+    ("object.json", b'{"date": "2024-01-03"}', "expected a JSON array of objects"),
+    ("fake.xlsx", SALES_CSV, "not an XLSX workbook"),
+    ("empty.csv", b"", "the file is empty"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "problem"), BAD_DATA, ids=[name for name, _, _ in BAD_DATA])
+async def test_a_data_file_that_cannot_be_parsed_fails_the_run_naming_it(
+    client: Client,
+    settings: Settings,
+    worker: Worker,
+    s3: Minio,
+    pool: asyncpg.Pool,
+    name: str,
+    content: bytes,
+    problem: str,
+) -> None:
+    template, _ = _inputs(s3, settings, b"")
+    upload = f"{uuid.uuid4().hex[:8]}-{name}"
+    _put(s3, settings.s3_bucket, f"uploads/{upload}", content)
+    handle = await _start(client, settings, template, upload, narrative=False)
+    with pytest.raises(WorkflowFailureError) as failed:
+        await handle.result()
+    message = failure_message(failed.value)
+    assert f"uploads/{upload}: {problem}" in message
+    run = await pgstore.get_run(pool, handle.id)
+    assert run is not None and run.status == pgstore.RunStatus.FAILED and problem in (run.error or "")
+    assert _keys(s3, settings.s3_bucket, f"reports/{handle.id}/") == []
+    assert problem in _get(s3, settings.s3_bucket, f"logs/{handle.id}/run.log").decode()
+
+
+async def test_a_missing_template_fails_clearly_and_writes_nothing(
+    client: Client, settings: Settings, worker: Worker, s3: Minio, pool: asyncpg.Pool
+) -> None:
+    _, data = _inputs(s3, settings, SALES_CSV)
+    handle = await _start(client, settings, "no-such-template.xlsx", data)
+    with pytest.raises(WorkflowFailureError) as failed:
+        await handle.result()
+    assert failure_message(failed.value).endswith(
+        f"no template templates/no-such-template.xlsx in bucket {settings.s3_bucket}; "
+        "upload it with `python starter.py upload PATH --template`"
+    )
+    assert _keys(s3, settings.s3_bucket, f"reports/{handle.id}/") == []
+    assert _keys(s3, settings.s3_bucket, f"runs/{handle.id}/") == []
+    run = await pgstore.get_run(pool, handle.id)
+    assert run is not None and run.status == pgstore.RunStatus.FAILED
+    assert [a.key for a in await pgstore.list_artifacts(pool, handle.id)] == [f"logs/{handle.id}/run.log"]
+
+
+async def test_a_template_without_its_table_is_named(
+    client: Client, settings: Settings, worker: Worker, s3: Minio
+) -> None:
+    _, data = _inputs(s3, settings, SALES_CSV)
+    plain = io.BytesIO()
+    Workbook().save(plain)
+    _put(s3, settings.s3_bucket, "templates/plain.xlsx", plain.getvalue())
+    handle = await _start(client, settings, "plain.xlsx", data, narrative=False)
+    with pytest.raises(WorkflowFailureError) as failed:
+        await handle.result()
+    assert "templates/plain.xlsx: no Excel table named 'data' to fill" in failure_message(failed.value)
+
+
+async def test_the_narrative_falls_back_when_the_primary_model_is_unknown(
+    client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM, s3: Minio
+) -> None:
+    llm.unknown_model("gpt-missing")
+    _narrates(llm)
+    template, data = _inputs(s3, settings, SALES_CSV)
+    handle = await _start(client, settings, template, data, model_chain=["gpt-missing", "test-model"])
+    result = await handle.result()
+    assert result.narrative.text == NARRATIVE and result.narrative.model == "test-model"
+    assert [r.status for r in llm.requests] == [404, 200]
+    summary = json.loads(_get(s3, settings.s3_bucket, f"reports/{handle.id}/summary.json"))
+    assert summary["report"]["narrative"]["model"] == "test-model"
+    log = _get(s3, settings.s3_bucket, f"logs/{handle.id}/run.log").decode()
+    assert "narrative: test-model answered (attempt 2" in log and "gpt-missing: HTTP 404" in log
+
+
+async def test_a_report_is_written_without_its_narrative_when_every_model_fails(
+    client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM, s3: Minio
+) -> None:
+    llm.unknown_model("gone-1", "gone-2")
+    template, data = _inputs(s3, settings, SALES_CSV)
+    handle = await _start(client, settings, template, data, model_chain=["gone-1", "gone-2"])
+    result = await handle.result()
+    assert result.narrative.text is None and result.narrative.error
+    assert result.narrative.error.startswith("all models failed: gone-1 (attempt 1): HTTP 404")
+    book = load_workbook(io.BytesIO(_get(s3, settings.s3_bucket, f"reports/{handle.id}/report.xlsx")))
+    assert book["Sales"]["B2"].value == TOTAL_UNITS and not book["Sales"]["B4"].value
+    summary = json.loads(_get(s3, settings.s3_bucket, f"reports/{handle.id}/summary.json"))
+    assert summary["report"]["narrative"]["error"] == result.narrative.error
