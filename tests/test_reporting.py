@@ -14,84 +14,43 @@ import hashlib
 import io
 import json
 import uuid
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import asyncpg
 import pytest
 from minio import Minio
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell import Cell
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.worker import Worker
 
 from deepagents_temporal import pgstore
-from deepagents_temporal.reports.narrative import NARRATIVE_INSTRUCTION
-from deepagents_temporal.reports.schema import ReportInput, ReportResult
-from deepagents_temporal.retries import WORKFLOW_TASK_TIMEOUT
 from deepagents_temporal.services import s3_client
 from deepagents_temporal.settings import Settings
-from scripted_llm import Reply, ScriptedLLM
+from scripted_llm import ScriptedLLM
 from tests.helpers import failure_message
+from tests.report_inputs import (
+    NARRATIVE,
+    SALES_CSV,
+    TEMPLATE,
+    keys,
+    narrates,
+    put,
+    read,
+    start_report,
+    upload_inputs,
+)
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "reports"
-TEMPLATE = (EXAMPLE / "sales_template.xlsx").read_bytes()
-SALES_CSV = (EXAMPLE / "sales.csv").read_bytes()
-NARRATIVE = "Revenue reached 4,056.99 across four regions; North led and South trailed."
 # The example's figures, worked out by hand from examples/reports/sales.csv.
 TOTAL_UNITS = 697
 TOTAL_REVENUE = 4056.99
 INVALID_LINES = {14: "Units", 15: "Unit price", 16: "Date", 17: "Region"}
-REPORT_TIMEOUT = timedelta(minutes=3)
 
 
 @pytest.fixture
 def s3(settings: Settings) -> Minio:
     return s3_client(settings)
-
-
-def _put(s3: Minio, bucket: str, key: str, data: bytes) -> None:
-    s3.put_object(bucket, key, io.BytesIO(data), len(data))
-
-
-def _get(s3: Minio, bucket: str, key: str) -> bytes:
-    response = s3.get_object(bucket, key)
-    try:
-        return response.read()
-    finally:
-        response.close()
-        response.release_conn()
-
-
-def _keys(s3: Minio, bucket: str, prefix: str) -> list[str]:
-    return sorted(obj.object_name for obj in s3.list_objects(bucket, prefix=prefix, recursive=True))
-
-
-def _inputs(s3: Minio, settings: Settings, data: bytes, suffix: str = "csv") -> tuple[str, str]:
-    """The example template and ``data`` uploaded under names of this test's own."""
-    tag = uuid.uuid4().hex[:8]
-    template, upload = f"sales-{tag}.xlsx", f"sales-{tag}.{suffix}"
-    _put(s3, settings.s3_bucket, f"templates/{template}", TEMPLATE)
-    _put(s3, settings.s3_bucket, f"uploads/{upload}", data)
-    return template, upload
-
-
-async def _start(client: Client, settings: Settings, template: str, data: str, **fields: object) -> WorkflowHandle:
-    fields.setdefault("model_chain", settings.model_chain)
-    return await client.start_workflow(
-        "ReportingWorkflow",
-        ReportInput(template=template, data=data, **fields),
-        id=f"report-test-{uuid.uuid4().hex[:12]}",
-        task_queue=settings.temporal_task_queue,
-        result_type=ReportResult,
-        task_timeout=WORKFLOW_TASK_TIMEOUT,
-        execution_timeout=REPORT_TIMEOUT,
-    )
-
-
-def _narrates(llm: ScriptedLLM, text: str = NARRATIVE) -> None:
-    llm.add_rule(lambda r: r.system_prompt == NARRATIVE_INSTRUCTION, Reply.text(text))
 
 
 def _without_run(summary: bytes) -> dict:
@@ -103,9 +62,9 @@ def _without_run(summary: bytes) -> dict:
 async def test_example_report_end_to_end(
     client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM, s3: Minio, pool: asyncpg.Pool
 ) -> None:
-    _narrates(llm)
-    template, data = _inputs(s3, settings, SALES_CSV)
-    handle = await _start(client, settings, template, data)
+    narrates(llm)
+    template, data = upload_inputs(s3, settings, SALES_CSV)
+    handle = await start_report(client, settings, template, data)
     result = await handle.result()
     run_id = handle.id
     bucket = settings.s3_bucket
@@ -115,7 +74,7 @@ async def test_example_report_end_to_end(
     assert result.narrative.text == NARRATIVE and result.narrative.model == "test-model"
 
     # The workbook: values filled, the template's look kept.
-    book = load_workbook(io.BytesIO(_get(s3, bucket, f"reports/{run_id}/report.xlsx")))
+    book = load_workbook(io.BytesIO(read(s3, bucket, f"reports/{run_id}/report.xlsx")))
     original = load_workbook(io.BytesIO(TEMPLATE))
     sales, template_sales = book["Sales"], original["Sales"]
     assert sales.tables["data"].ref == "A7:F21"
@@ -152,7 +111,7 @@ async def test_example_report_end_to_end(
     assert {r[0]: r[1] for r in errors[1:]} == INVALID_LINES
     assert "valid integer" in errors[1][3] and errors[1][2] == "twelve"
 
-    summary = json.loads(_get(s3, bucket, f"reports/{run_id}/summary.json"))
+    summary = json.loads(read(s3, bucket, f"reports/{run_id}/summary.json"))
     report = summary["report"]
     assert report["inputs"]["data"]["sha256"] == _sha256(SALES_CSV)
     template_input = {"key": f"templates/{template}", "sha256": _sha256(TEMPLATE), "size": len(TEMPLATE)}
@@ -164,7 +123,7 @@ async def test_example_report_end_to_end(
     assert set(summary["run"]["step_seconds"]) >= {"load template", "validate data", "compute figures", "narrative"}
     assert summary["run"]["run_id"] == run_id
 
-    log = _get(s3, bucket, f"logs/{run_id}/run.log").decode()
+    log = read(s3, bucket, f"logs/{run_id}/run.log").decode()
     assert "4 invalid" in log and f"reports/{run_id}/report.xlsx" in log
 
     # PostgreSQL: COMPLETED, the model named, the artifacts indexed as the bucket holds them.
@@ -174,7 +133,7 @@ async def test_example_report_end_to_end(
     indexed = {a.key: a.sha256 for a in await pgstore.list_artifacts(pool, run_id)}
     assert set(indexed) == {f"reports/{run_id}/report.xlsx", f"reports/{run_id}/summary.json", f"logs/{run_id}/run.log"}
     for key, sha in indexed.items():
-        assert _sha256(_get(s3, bucket, key)) == sha
+        assert _sha256(read(s3, bucket, key)) == sha
     kinds = [d.kind for d in await pgstore.list_decisions(pool, run_id)]
     assert pgstore.DecisionKind.VALIDATION in kinds and pgstore.DecisionKind.MODEL_CALL in kinds
 
@@ -218,10 +177,10 @@ async def test_csv_xlsx_and_json_data_give_the_same_report(
     """Without a narrative: no model call at all."""
     outcomes = {}
     for suffix, data in (("csv", SALES_CSV), ("xlsx", _as_xlsx(SALES_CSV)), ("json", _as_json(SALES_CSV))):
-        template, upload = _inputs(s3, settings, data, suffix)
-        handle = await _start(client, settings, template, upload, narrative=False)
+        template, upload = upload_inputs(s3, settings, data, suffix)
+        handle = await start_report(client, settings, template, upload, narrative=False)
         result = await handle.result()
-        summary = json.loads(_get(s3, settings.s3_bucket, f"reports/{handle.id}/summary.json"))["report"]
+        summary = json.loads(read(s3, settings.s3_bucket, f"reports/{handle.id}/summary.json"))["report"]
         assert summary["inputs"]["data"]["format"] == suffix
         outcomes[suffix] = (result.totals, summary["groups"], [e["column"] for e in summary["validation_errors"]])
         assert result.narrative.requested is False and result.narrative.text is None
@@ -233,13 +192,13 @@ async def test_csv_xlsx_and_json_data_give_the_same_report(
 async def test_summary_json_is_byte_identical_across_runs_apart_from_ids_and_times(
     client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM, s3: Minio
 ) -> None:
-    _narrates(llm)
-    template, data = _inputs(s3, settings, SALES_CSV)
+    narrates(llm)
+    template, data = upload_inputs(s3, settings, SALES_CSV)
     summaries = []
     for _ in range(2):
-        handle = await _start(client, settings, template, data)
+        handle = await start_report(client, settings, template, data)
         await handle.result()
-        summaries.append(_get(s3, settings.s3_bucket, f"reports/{handle.id}/summary.json"))
+        summaries.append(read(s3, settings.s3_bucket, f"reports/{handle.id}/summary.json"))
     first, second = summaries
     assert first != second  # the run ids and times differ...
     assert json.loads(first)["run"]["run_id"] != json.loads(second)["run"]["run_id"]
@@ -275,33 +234,33 @@ async def test_a_data_file_that_cannot_be_parsed_fails_the_run_naming_it(
     content: bytes,
     problem: str,
 ) -> None:
-    template, _ = _inputs(s3, settings, b"")
+    template, _ = upload_inputs(s3, settings, b"")
     upload = f"{uuid.uuid4().hex[:8]}-{name}"
-    _put(s3, settings.s3_bucket, f"uploads/{upload}", content)
-    handle = await _start(client, settings, template, upload, narrative=False)
+    put(s3, settings.s3_bucket, f"uploads/{upload}", content)
+    handle = await start_report(client, settings, template, upload, narrative=False)
     with pytest.raises(WorkflowFailureError) as failed:
         await handle.result()
     message = failure_message(failed.value)
     assert f"uploads/{upload}: {problem}" in message
     run = await pgstore.get_run(pool, handle.id)
     assert run is not None and run.status == pgstore.RunStatus.FAILED and problem in (run.error or "")
-    assert _keys(s3, settings.s3_bucket, f"reports/{handle.id}/") == []
-    assert problem in _get(s3, settings.s3_bucket, f"logs/{handle.id}/run.log").decode()
+    assert keys(s3, settings.s3_bucket, f"reports/{handle.id}/") == []
+    assert problem in read(s3, settings.s3_bucket, f"logs/{handle.id}/run.log").decode()
 
 
 async def test_a_missing_template_fails_clearly_and_writes_nothing(
     client: Client, settings: Settings, worker: Worker, s3: Minio, pool: asyncpg.Pool
 ) -> None:
-    _, data = _inputs(s3, settings, SALES_CSV)
-    handle = await _start(client, settings, "no-such-template.xlsx", data)
+    _, data = upload_inputs(s3, settings, SALES_CSV)
+    handle = await start_report(client, settings, "no-such-template.xlsx", data)
     with pytest.raises(WorkflowFailureError) as failed:
         await handle.result()
     assert failure_message(failed.value).endswith(
         f"no template templates/no-such-template.xlsx in bucket {settings.s3_bucket}; "
         "upload it with `python starter.py upload PATH --template`"
     )
-    assert _keys(s3, settings.s3_bucket, f"reports/{handle.id}/") == []
-    assert _keys(s3, settings.s3_bucket, f"runs/{handle.id}/") == []
+    assert keys(s3, settings.s3_bucket, f"reports/{handle.id}/") == []
+    assert keys(s3, settings.s3_bucket, f"runs/{handle.id}/") == []
     run = await pgstore.get_run(pool, handle.id)
     assert run is not None and run.status == pgstore.RunStatus.FAILED
     assert [a.key for a in await pgstore.list_artifacts(pool, handle.id)] == [f"logs/{handle.id}/run.log"]
@@ -310,11 +269,11 @@ async def test_a_missing_template_fails_clearly_and_writes_nothing(
 async def test_a_template_without_its_table_is_named(
     client: Client, settings: Settings, worker: Worker, s3: Minio
 ) -> None:
-    _, data = _inputs(s3, settings, SALES_CSV)
+    _, data = upload_inputs(s3, settings, SALES_CSV)
     plain = io.BytesIO()
     Workbook().save(plain)
-    _put(s3, settings.s3_bucket, "templates/plain.xlsx", plain.getvalue())
-    handle = await _start(client, settings, "plain.xlsx", data, narrative=False)
+    put(s3, settings.s3_bucket, "templates/plain.xlsx", plain.getvalue())
+    handle = await start_report(client, settings, "plain.xlsx", data, narrative=False)
     with pytest.raises(WorkflowFailureError) as failed:
         await handle.result()
     assert "templates/plain.xlsx: no Excel table named 'data' to fill" in failure_message(failed.value)
@@ -324,15 +283,15 @@ async def test_the_narrative_falls_back_when_the_primary_model_is_unknown(
     client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM, s3: Minio
 ) -> None:
     llm.unknown_model("gpt-missing")
-    _narrates(llm)
-    template, data = _inputs(s3, settings, SALES_CSV)
-    handle = await _start(client, settings, template, data, model_chain=["gpt-missing", "test-model"])
+    narrates(llm)
+    template, data = upload_inputs(s3, settings, SALES_CSV)
+    handle = await start_report(client, settings, template, data, model_chain=["gpt-missing", "test-model"])
     result = await handle.result()
     assert result.narrative.text == NARRATIVE and result.narrative.model == "test-model"
     assert [r.status for r in llm.requests] == [404, 200]
-    summary = json.loads(_get(s3, settings.s3_bucket, f"reports/{handle.id}/summary.json"))
+    summary = json.loads(read(s3, settings.s3_bucket, f"reports/{handle.id}/summary.json"))
     assert summary["report"]["narrative"]["model"] == "test-model"
-    log = _get(s3, settings.s3_bucket, f"logs/{handle.id}/run.log").decode()
+    log = read(s3, settings.s3_bucket, f"logs/{handle.id}/run.log").decode()
     assert "narrative: test-model answered (attempt 2" in log and "gpt-missing: HTTP 404" in log
 
 
@@ -340,12 +299,12 @@ async def test_a_report_is_written_without_its_narrative_when_every_model_fails(
     client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM, s3: Minio
 ) -> None:
     llm.unknown_model("gone-1", "gone-2")
-    template, data = _inputs(s3, settings, SALES_CSV)
-    handle = await _start(client, settings, template, data, model_chain=["gone-1", "gone-2"])
+    template, data = upload_inputs(s3, settings, SALES_CSV)
+    handle = await start_report(client, settings, template, data, model_chain=["gone-1", "gone-2"])
     result = await handle.result()
     assert result.narrative.text is None and result.narrative.error
     assert result.narrative.error.startswith("all models failed: gone-1 (attempt 1): HTTP 404")
-    book = load_workbook(io.BytesIO(_get(s3, settings.s3_bucket, f"reports/{handle.id}/report.xlsx")))
+    book = load_workbook(io.BytesIO(read(s3, settings.s3_bucket, f"reports/{handle.id}/report.xlsx")))
     assert book["Sales"]["B2"].value == TOTAL_UNITS and not book["Sales"]["B4"].value
-    summary = json.loads(_get(s3, settings.s3_bucket, f"reports/{handle.id}/summary.json"))
+    summary = json.loads(read(s3, settings.s3_bucket, f"reports/{handle.id}/summary.json"))
     assert summary["report"]["narrative"]["error"] == result.narrative.error
