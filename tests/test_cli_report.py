@@ -83,6 +83,11 @@ async def test_upload_and_report_print_keys_checksums_figures_and_links(
     assert book["Sales"]["B2"].value == 697 and book["Sales"]["B4"].value == "North led the quarter."
     assert (await client.get_workflow_handle(run_id).describe()).status == WorkflowExecutionStatus.COMPLETED
 
+    # `result` of a report prints the report's outcome too.
+    again_result = await _cli(settings, "result", run_id)
+    assert again_result.returncode == 0, again_result.stdout + again_result.stderr
+    assert "rows: 18 (14 valid, 4 invalid)" in again_result.stdout and "report.xlsx" in again_result.stdout
+
     # The same inputs without a narrative: no model call.
     asked = len(llm.requests)
     quiet = await _cli(settings, "report", "--template", f"{tag}.xlsx", "--data", f"{tag}.csv", "--no-narrative")
