@@ -9,6 +9,8 @@ retried or replayed model call gets the same answer.
   then answer with a test strategy built from the specialists' answers.
 * Specialist (no ``task`` tool): save its scenarios with ``write_file`` (if
   offered), then answer with them.
+* Report narrative (the reporting workflow's fixed instruction): a few
+  sentences read off the figures it is sent (``demo_narrative``).
 
 Who the specialists are comes from the profile (``demo_specialists``); what
 they write comes from ``demo_documents``.

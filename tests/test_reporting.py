@@ -308,3 +308,14 @@ async def test_a_report_is_written_without_its_narrative_when_every_model_fails(
     assert book["Sales"]["B2"].value == TOTAL_UNITS and not book["Sales"]["B4"].value
     summary = json.loads(read(s3, settings.s3_bucket, f"reports/{handle.id}/summary.json"))
     assert summary["report"]["narrative"]["error"] == result.narrative.error
+
+
+async def test_the_offline_demo_model_narrates_the_figures_it_is_sent(
+    client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM, s3: Minio
+) -> None:
+    """No rule: the scripted model's demo brain answers, as it does for `report` without an API key."""
+    template, data = upload_inputs(s3, settings, SALES_CSV)
+    result = await (await start_report(client, settings, template, data)).result()
+    text = result.narrative.text or ""
+    assert "units 697, revenue 4,056.99" in text and "4 invalid rows were left out" in text
+    assert "By region, East leads (units 192, revenue 848.85)" in text
