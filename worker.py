@@ -43,6 +43,7 @@ from activities.keepalive import HeartbeatKeepalive
 from activities.model import ModelActivities
 from activities.profiles import ProfileActivities
 from activities.records import RecordActivities
+from activities.reporting import ReportActivities
 from deepagents_temporal import pgstore, tracing
 from deepagents_temporal.answers import AnswerStore
 from deepagents_temporal.catalog import load_catalog
@@ -61,8 +62,9 @@ from deepagents_temporal.service_errors import (
 from deepagents_temporal.services import connect, hard_exit, open_database, s3_client, temporal_runtime
 from deepagents_temporal.settings import Settings, WorkerRole, load_settings
 from workflows.agent import AgentWorkflow
+from workflows.reporting import ReportingWorkflow
 
-WORKFLOWS: list[type] = [AgentWorkflow]
+WORKFLOWS: list[type] = [AgentWorkflow, ReportingWorkflow]
 # Workflow-task errors that never heal by retrying: they fail the run with
 # their reason instead of leaving it RUNNING. (Payloads over Temporal's size
 # limit cannot arise: ExternalStorage moves anything over 128 KB to S3.)
@@ -73,10 +75,14 @@ ROLES: tuple[str, ...] = get_args(WorkerRole)
 
 
 def io_activities(
-    files: FileActivities, records: RecordActivities, profiles: ProfileActivities, custom_tools: CustomToolActivities
+    files: FileActivities,
+    records: RecordActivities,
+    profiles: ProfileActivities,
+    custom_tools: CustomToolActivities,
+    reports: ReportActivities,
 ) -> list[Callable[..., object]]:
     """The activities of the main task queue: files, deliverables, logs, PostgreSQL rows,
-    the run's profile, and each custom tool (an activity of its own, ``tool:<name>``)."""
+    the run's profile, each custom tool (an activity of its own, ``tool:<name>``), the report steps."""
     return [
         files.file_tool,
         files.save_deliverable,
@@ -86,6 +92,11 @@ def io_activities(
         profiles.resolve_profile,
         profiles.routing_options,
         *custom_tools.activities(),
+        reports.load_template,
+        reports.validate_data,
+        reports.compute_figures,
+        reports.write_xlsx,
+        reports.write_summary,
     ]
 
 
@@ -173,7 +184,8 @@ async def build_worker(
         # scheduling its model calls here (workflows/agent.py, "model-task-queue").
         profiles = ProfileActivities(settings.deepagent_profiles, catalog.tools, settings.deepagent_default_profile)
         custom_tools = CustomToolActivities(catalog.tools, files, conversations)
-        main_activities = [*io_activities(files, records, profiles, custom_tools), models.call_model]
+        reports = ReportActivities(s3, settings.s3_bucket)
+        main_activities = [*io_activities(files, records, profiles, custom_tools, reports), models.call_model]
     built: list[Worker] = []
     serves: list[tuple[str, str]] = []
     if main_workflows or main_activities:

@@ -241,8 +241,10 @@ async def test_bad_input_gets_a_clear_error(settings: Settings) -> None:
 
 # Each command (as typed after starter.py) and the options its --help must name.
 _COMMAND_OPTIONS = {
-    "": ["--verbose", "run", "status", "result", "list", "show", "db", "dev"],
+    "": ["--verbose", "run", "status", "result", "list", "show", "db", "dev", "upload", "report"],
     "run": ["REQUEST", "--profile", "--max-steps", "--user", "--with-worker"],
+    "upload": ["PATH", "--as", "--template"],
+    "report": ["--template", "--data", "--type", "--no-narrative", "--with-worker", "--model-timeout"],
     "status": ["ID"],
     "result": ["ID"],
     "list": ["--limit", "--status", "--all", "COMPLETED"],
@@ -270,6 +272,7 @@ async def test_usage_errors_exit_2(settings: Settings) -> None:
         ("list", "--status", "DONE"): "--status",
         ("list", "--limit", "some"): "--limit",
         ("run",): "Missing argument 'REQUEST'",
+        ("report", "--data", "sales.csv"): "Missing option '--template'",
         ("db",): "Missing command",
         (): "Missing command",
     }
