@@ -29,6 +29,11 @@ IO_ACTIVITIES = {
     "record",
     "resolve_profile",
     "routing_options",
+    "report_load_template",
+    "report_validate_data",
+    "report_compute_figures",
+    "report_write_xlsx",
+    "report_write_summary",
 }
 
 
