@@ -45,6 +45,7 @@ from activities.mcp_tools import McpActivities
 from activities.model import ModelActivities
 from activities.profiles import ProfileActivities
 from activities.records import RecordActivities
+from activities.reporting import ReportActivities
 from deepagents_temporal import pgstore, tracing
 from deepagents_temporal.answers import AnswerStore
 from deepagents_temporal.catalog import load_catalog
@@ -64,8 +65,9 @@ from deepagents_temporal.services import connect, hard_exit, open_database, s3_c
 from deepagents_temporal.settings import Settings, WorkerRole, load_settings
 from workflows.agent import AgentWorkflow
 from workflows.graph_agent import GraphAgentWorkflow
+from workflows.reporting import ReportingWorkflow
 
-WORKFLOWS: list[type] = [AgentWorkflow, GraphAgentWorkflow]
+WORKFLOWS: list[type] = [AgentWorkflow, ReportingWorkflow, GraphAgentWorkflow]
 # Workflow-task errors that never heal by retrying: they fail the run with
 # their reason instead of leaving it RUNNING. (Payloads over Temporal's size
 # limit cannot arise: ExternalStorage moves anything over 128 KB to S3.)
@@ -80,11 +82,12 @@ def io_activities(
     records: RecordActivities,
     profiles: ProfileActivities,
     custom_tools: CustomToolActivities,
+    reports: ReportActivities,
     mcp: McpActivities,
     graphs: GraphActivities,
 ) -> list[Callable[..., object]]:
     """The activities of the main task queue: files, deliverables, logs, PostgreSQL rows,
-    the run's profile, each custom tool (an activity of its own, ``tool:<name>``)
+    the run's profile, each custom tool (an activity of its own, ``tool:<name>``), the report steps,
     the MCP servers' tools (``list_mcp_tools``, ``mcp_tool``) and graph sub-agents (``run_graph``)."""
     return [
         files.file_tool,
@@ -95,6 +98,11 @@ def io_activities(
         profiles.resolve_profile,
         profiles.routing_options,
         *custom_tools.activities(),
+        reports.load_template,
+        reports.validate_data,
+        reports.compute_figures,
+        reports.write_xlsx,
+        reports.write_summary,
         mcp.list_mcp_tools,
         mcp.mcp_tool,
         graphs.run_graph,
@@ -185,9 +193,11 @@ async def build_worker(
         # scheduling its model calls here (workflows/agent.py, "model-task-queue").
         profiles = ProfileActivities(settings.deepagent_profiles, catalog.tools, settings.deepagent_default_profile)
         custom_tools = CustomToolActivities(catalog.tools, files, conversations)
+        reports = ReportActivities(s3, settings.s3_bucket)
         mcp = McpActivities(conversations)
+        graphs = GraphActivities(catalog.graphs)
         main_activities = [
-            *io_activities(files, records, profiles, custom_tools, mcp, GraphActivities(catalog.graphs)),
+            *io_activities(files, records, profiles, custom_tools, reports, mcp, graphs),
             models.call_model,
         ]
     built: list[Worker] = []

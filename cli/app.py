@@ -22,9 +22,12 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from cli import codec_server, database, dev, inspect, profiles, run
+from cli import codec_server, database, dev, inspect, profiles, run, upload
+from cli import report as reporting
 from cli.console import say
 from deepagents_temporal import pgstore
+from deepagents_temporal.reports.schema import DEFAULT_REPORT_TYPE
+from deepagents_temporal.reports.types import REPORT_TYPES
 from deepagents_temporal.service_errors import debug_requested, report
 from deepagents_temporal.services import hard_exit, temporal_runtime
 from deepagents_temporal.settings import MODEL_TIMEOUT_RANGE
@@ -188,6 +191,60 @@ def run_command(
             with_worker=with_worker,
             model_timeout=model_timeout,
             max_tokens=max_tokens,
+        ),
+    )
+
+
+@app.command("upload")
+def upload_command(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(metavar="PATH", help="the file to put in the bucket", show_default=False)],
+    name: Annotated[
+        str | None, typer.Option("--as", metavar="NAME", help="its name in the bucket (default: the file's)")
+    ] = None,
+    template: Annotated[
+        bool, typer.Option("--template", help="a report template (.xlsx): goes to templates/ instead of uploads/")
+    ] = False,
+) -> None:
+    """put a data file (CSV, XLSX, JSON) in uploads/, or a template in templates/; prints its key and sha256"""
+    _execute(ctx, upload.upload(path, name=name, template=template))
+
+
+@app.command("report")
+def report_command(
+    ctx: typer.Context,
+    template: Annotated[
+        str, typer.Option(metavar="NAME", help="the template's name in templates/", show_default=False)
+    ],
+    data: Annotated[str, typer.Option(metavar="NAME", help="the data file's name in uploads/", show_default=False)],
+    kind: Annotated[
+        str, typer.Option("--type", metavar="TYPE", help=f"report type: {', '.join(sorted(REPORT_TYPES))}")
+    ] = DEFAULT_REPORT_TYPE,
+    narrative: Annotated[
+        bool, typer.Option("--narrative/--no-narrative", help="ask the model for a short narrative")
+    ] = True,
+    with_worker: Annotated[
+        bool, typer.Option("--with-worker", help="also run a worker in this process when TEMPORAL_ADDRESS is set")
+    ] = False,
+    model_timeout: Annotated[
+        float | None,
+        typer.Option(
+            parser=_model_timeout,
+            metavar="SECONDS",
+            help="per model request of the narrative (default: DEEPAGENT_MODEL_TIMEOUT, 60)",
+        ),
+    ] = None,
+) -> None:
+    """make a report from a template and a data file, follow it and print its links (exit 0 when COMPLETED)"""
+    _execute(
+        ctx,
+        reporting.report(
+            template=template,
+            data=data,
+            kind=kind,
+            narrative=narrative,
+            with_worker=with_worker,
+            model_timeout=model_timeout,
         ),
     )
 

@@ -14,10 +14,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from cli.console import say
 from cli.reconnect import TemporalLink
+from cli.report import report_outcome
 from cli.results import cost_text, report_result
 from cli.services import Origin, Services, open_database_only, open_services, workflow_pollers
 from cli.waits import retries
 from deepagents_temporal import pgstore
+from deepagents_temporal.reports.schema import REPORT_WORKFLOW_NAME
 from deepagents_temporal.schema import Progress
 from deepagents_temporal.service_errors import SERVICE_EXIT_CODE, temporal_error
 from deepagents_temporal.settings import load_settings
@@ -115,7 +117,10 @@ async def result(run_id: str) -> int:
                 say(f"  {services.no_worker_hint()}")
                 return SERVICE_EXIT_CODE
             say(f"  {services.no_worker_hint()}; waiting for the run's end", style="yellow")
-        return await report_result(services, handle, TemporalLink(services.settings.temporal_address or ""))
+        link = TemporalLink(services.settings.temporal_address or "")
+        if description.workflow_type == REPORT_WORKFLOW_NAME:
+            return await report_outcome(services, handle, link)
+        return await report_result(services, handle, link)
 
 
 def _duration(run: pgstore.RunRecord) -> str:

@@ -7,19 +7,20 @@ target and a one-line reason). ``choose_route`` reads that answer; it is pure,
 so workflow code calls it. An answer that names nothing registered goes to the
 default profile (``DEEPAGENT_DEFAULT_PROFILE``) with the reason recorded.
 
-Registering a profile (a file) or a workflow (``ROUTABLE_WORKFLOWS``) makes it
-routable: the router itself never changes.
+Registering a profile (a file) or a workflow (an entry of ``ROUTABLE_WORKFLOWS``,
+described by a ``routable.RoutableWorkflow``) makes it routable: the router
+itself never changes.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from deepagents_temporal.reports.route import REPORT_ROUTE
+from deepagents_temporal.routable import RoutableWorkflow
 from deepagents_temporal.schema import Message, ToolCall
 
 ROUTE_TOOL = "route"
@@ -50,31 +51,9 @@ class RouteChoice(BaseModel):
     arguments: dict[str, Any] = {}
 
 
-@dataclass(frozen=True)
-class RoutableWorkflow:
-    """A workflow the router can send a request to.
-
-    ``arguments`` is the model of what the router must extract from the
-    request (shown to the model as the route tool's ``arguments``);
-    ``make_input`` builds the workflow's input from the request and those
-    arguments; ``answer`` turns its result into the text a person reads.
-    """
-
-    name: str
-    description: str
-    workflow_type: str
-    arguments: type[BaseModel]
-    make_input: Callable[[str, BaseModel], BaseModel]
-    result_type: type[BaseModel]
-    answer: Callable[[BaseModel], str]
-
-
-# Filled by the modules that define routable workflows' inputs (see reports/).
-ROUTABLE_WORKFLOWS: dict[str, RoutableWorkflow] = {}
-
-
-def register_workflow(workflow: RoutableWorkflow) -> None:
-    ROUTABLE_WORKFLOWS[workflow.name] = workflow
+# Every workflow the router may choose, by the name the model sees. Registering
+# one is adding its entry here; the router itself does not change.
+ROUTABLE_WORKFLOWS: dict[str, RoutableWorkflow] = {route.name: route for route in (REPORT_ROUTE,)}
 
 
 def route_tool(options: list[RouteOption]) -> dict[str, Any]:
@@ -112,7 +91,7 @@ def router_prompt(options: list[RouteOption]) -> str:
         workflow = ROUTABLE_WORKFLOWS.get(option.name) if option.kind == "workflow" else None
         if workflow is not None:
             fields = ", ".join(
-                f"{name} ({field.description or 'required' if field.is_required() else 'optional'})"
+                f"{name} ({'required' if field.is_required() else 'optional'}: {field.description or name})"
                 for name, field in workflow.arguments.model_fields.items()
             )
             lines.append(f"  arguments: {fields}")

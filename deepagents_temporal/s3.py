@@ -115,3 +115,31 @@ def report_key(run_id: str, name: str) -> str:
 def log_key(run_id: str) -> str:
     """``logs/<run_id>/run.log``."""
     return f"{LOGS_PREFIX}{check_segment(run_id, 'run id')}/run.log"
+
+
+def _named_key(prefix: str, name: str, what: str) -> str:
+    """``<prefix><name>``; ``name`` may already start with ``prefix`` and may have sub-folders."""
+    if name.startswith(prefix):
+        name = name[len(prefix) :]
+    parts = name.split("/")
+    for part in parts:
+        check_segment(part, what)
+    key = prefix + "/".join(parts)
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise ValueError(f"invalid {what}: the key would be longer than {MAX_KEY_BYTES} bytes")
+    return key
+
+
+def template_key(name: str) -> str:
+    """``templates/<name>`` (``name`` given with or without the prefix)."""
+    return _named_key(TEMPLATES_PREFIX, name, "template name")
+
+
+def upload_key(name: str) -> str:
+    """``uploads/<name>`` (``name`` given with or without the prefix)."""
+    return _named_key(UPLOADS_PREFIX, name, "upload name")
+
+
+def report_work_key(run_id: str, name: str) -> str:
+    """``runs/<run_id>/report/<name>``: what the reporting workflow's steps hand each other."""
+    return f"{run_prefix(run_id)}report/{check_segment(name, 'name')}"

@@ -11,6 +11,8 @@ retried or replayed model call gets the same answer.
   then answer with a test strategy built from the specialists' answers.
 * Specialist (no ``task`` tool): save its scenarios with ``write_file`` (if
   offered), then answer with them.
+* Report narrative (the reporting workflow's fixed instruction): a few
+  sentences read off the figures it is sent (``demo_narrative``).
 
 Who the specialists are comes from the profile (``demo_specialists``); what
 they write comes from ``demo_documents``.
@@ -30,6 +32,7 @@ from scripted_llm.demo_documents import (
     scenarios_markdown,
     strategy_markdown,
 )
+from scripted_llm.demo_narrative import demo_narrative, is_narrative_request
 from scripted_llm.demo_router import demo_route, is_routing_request
 from scripted_llm.demo_specialists import DEMO_SPECIALISTS, specialty_of
 from scripted_llm.demo_text import human_list, one_line, subject_of
@@ -52,6 +55,8 @@ def demo_brain(req: ChatRequest) -> Reply:
     try:
         if is_routing_request(req):
             return demo_route(req)
+        if is_narrative_request(req):
+            return demo_narrative(req)
         if "task" in req.tool_names:
             return _demo_supervisor(req)
         return _demo_specialist(req)

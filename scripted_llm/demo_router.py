@@ -32,4 +32,29 @@ def demo_route(req: ChatRequest) -> Reply:
         return Reply.text("I cannot tell where this request should go.")
     _, name, shared = best
     reason = f"the request and {name}'s description share: {', '.join(shared)}" if shared else "closest match"
-    return Reply.tool_calls([("route", {"target": name, "reason": reason})])
+    call = {"target": name, "reason": reason}
+    arguments = _arguments_for(name, req)
+    if arguments:
+        call["arguments"] = arguments
+    return Reply.tool_calls([("route", call)])
+
+
+def _arguments_for(target: str, req: ChatRequest) -> dict[str, str]:
+    """A workflow's inputs as the request names them: ``key=value`` words, else
+    files by their kind (an .xlsx after "template" is the template, another file the data)."""
+    listed = re.search(rf"^- {re.escape(target)} \(workflow\): .+\n  arguments: (.+)$", req.system_prompt, re.MULTILINE)
+    if not listed:
+        return {}
+    names = re.findall(r"(\w+) \(", listed.group(1))
+    text = req.last_user_text
+    found = dict(re.findall(r"(?<!\S)(\w+)=(\S+)", text))
+    files = re.findall(r"[\w.-]+\.(?:xlsx|csv|json)\b", text)
+    template = next((f for f in files if f.endswith(".xlsx") and "template" in f.lower()), None)
+    template = template or next((f for f in files if f.endswith(".xlsx")), None)
+    if "template" in names and "template" not in found and template:
+        found["template"] = template
+    if "data" in names and "data" not in found:
+        data = next((f for f in files if f != found.get("template")), None)
+        if data:
+            found["data"] = data
+    return {key: value for key, value in found.items() if key in names}

@@ -241,8 +241,10 @@ async def test_bad_input_gets_a_clear_error(settings: Settings) -> None:
 
 # Each command (as typed after starter.py) and the options its --help must name.
 _COMMAND_OPTIONS = {
-    "": ["--verbose", "run", "status", "result", "list", "show", "db", "dev"],
+    "": ["--verbose", "run", "status", "result", "list", "show", "db", "dev", "upload", "report"],
     "run": ["REQUEST", "--profile", "--max-steps", "--user", "--with-worker"],
+    "upload": ["PATH", "--as", "--template"],
+    "report": ["--template", "--data", "--type", "--no-narrative", "--with-worker", "--model-timeout"],
     "status": ["ID"],
     "result": ["ID"],
     "list": ["--limit", "--status", "--all", "COMPLETED"],
@@ -270,6 +272,7 @@ async def test_usage_errors_exit_2(settings: Settings) -> None:
         ("list", "--status", "DONE"): "--status",
         ("list", "--limit", "some"): "--limit",
         ("run",): "Missing argument 'REQUEST'",
+        ("report", "--data", "sales.csv"): "Missing option '--template'",
         ("db",): "Missing command",
         (): "Missing command",
     }
@@ -456,7 +459,9 @@ async def test_run_with_worker_needs_no_other_worker(client: Client, settings: S
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert completed.stdout.splitlines()[0].startswith("run id: "), completed.stdout
     run_id = _run_id(completed.stdout)
-    assert "profile: qa, models: test-model" in completed.stdout
+    # Without --profile the request is routed first (one model call, to qa here).
+    assert "profile: chosen by the router, models: test-model" in completed.stdout
+    assert "routed to profile qa" in completed.stdout
     result, _children = await _outcome(client, run_id)
     assert result.models_used == ["test-model"]
     assert llm.requests and {record.model for record in llm.requests} == {"test-model"}

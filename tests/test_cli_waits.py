@@ -64,7 +64,10 @@ async def test_run_says_which_model_it_waits_for_and_passes_its_timeout(
             await asyncio.to_thread(process.wait_for, rf"model request timeout: {timeout} s", 5)
             line = (
                 await asyncio.to_thread(
-                    process.wait_for, r"^ +[0-9.]+s \[qa_orchestrator\] waiting for (\S+) \(([0-9]+) s\)$", 60
+                    # The first call is the routing step's (the run names no profile).
+                    process.wait_for,
+                    r"^ +[0-9.]+s \[router\] waiting for (\S+) \(([0-9]+) s\)$",
+                    60,
                 )
             ).group(0)
             assert "waiting for test-model (" in line

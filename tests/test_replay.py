@@ -1,13 +1,15 @@
 """Histories replay deterministically against today's workflow code.
 
-Two sources: a run recorded just now (every path: fallback, malformed output,
-a failed child), and histories committed under tests/histories/, recorded by an
+Two sources: runs recorded just now (an agent run on every path: fallback,
+malformed output, a failed child; a report with invalid rows and a narrative
+that falls back), and histories committed under tests/histories/, recorded by an
 earlier version of the code. The committed ones are what catches an upgrade
 that would break runs already in flight: such a change needs
 ``workflow.patched`` (see docs/architecture.md), not new histories. Refresh them only on
 purpose, adding a set named after the change:
 ``RECORD_HISTORIES=profiles_from_files pytest tests/test_replay.py`` writes
-``tests/histories/profiles_from_files_<n>.json`` and keeps the older sets.
+``tests/histories/profiles_from_files_<n>.json`` (and ``..._report_<n>.json``
+for the reporting workflow) and keeps the older sets.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer, Worker
 
 from deepagents_temporal.schema import AgentResult
-from deepagents_temporal.services import data_converter
+from deepagents_temporal.services import data_converter, s3_client
 from deepagents_temporal.settings import Settings
 from scripted_llm import Reply, ScriptedLLM
 from tests.helpers import start_run
+from tests.report_inputs import SALES_CSV, narrates, start_report, upload_inputs
 from worker import WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -52,10 +55,18 @@ async def _assert_replays(settings: Settings, histories: list[WorkflowHistory]) 
         assert outcome.replay_failure is None, f"{history.workflow_id}: {outcome.replay_failure}"
 
 
-async def test_fresh_histories_replay(client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM) -> None:
-    histories = await _record_run_with_every_path(client, settings, llm)
-    assert len(histories) == 4
-    await _assert_replays(settings, histories)
+async def _record_report(client: Client, settings: Settings, llm: ScriptedLLM) -> list[WorkflowHistory]:
+    """A report with invalid rows whose narrative falls back from an unknown primary."""
+    llm.unknown_model("gpt-missing")
+    narrates(llm)
+    template, data = upload_inputs(s3_client(settings), settings, SALES_CSV)
+    handle = await start_report(client, settings, template, data, model_chain=["gpt-missing", "test-model"])
+    await handle.result()
+    return [await handle.fetch_history()]
+
+
+def _keep(histories: list[WorkflowHistory], name: str) -> None:
+    """With RECORD_HISTORIES=<tag>: write them as <tag><name>_<n>.json."""
     tag = os.environ.get("RECORD_HISTORIES")
     if tag:
         # Added beside the older ones, never replacing them: those are what
@@ -63,7 +74,22 @@ async def test_fresh_histories_replay(client: Client, settings: Settings, worker
         HISTORIES.mkdir(exist_ok=True)
         for n, history in enumerate(histories):
             record = {"workflow_id": history.workflow_id, "history": json.loads(history.to_json())}
-            (HISTORIES / f"{tag}_{n}.json").write_text(json.dumps(record, indent=1) + "\n")
+            (HISTORIES / f"{tag}{name}_{n}.json").write_text(json.dumps(record, indent=1) + "\n")
+
+
+async def test_fresh_histories_replay(client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM) -> None:
+    histories = await _record_run_with_every_path(client, settings, llm)
+    assert len(histories) == 4
+    await _assert_replays(settings, histories)
+    _keep(histories, "")
+
+
+async def test_a_fresh_report_history_replays(
+    client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM
+) -> None:
+    histories = await _record_report(client, settings, llm)
+    await _assert_replays(settings, histories)
+    _keep(histories, "_report")
 
 
 async def test_a_routed_run_replays(client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM) -> None:
@@ -81,6 +107,7 @@ async def test_a_routed_run_replays(client: Client, settings: Settings, worker: 
 async def test_committed_histories_replay(settings: Settings) -> None:
     files = sorted(HISTORIES.glob("*.json"))
     assert files, f"no recorded histories in {HISTORIES}"
+    assert list(HISTORIES.glob("*_report_*.json")), "no committed history of the reporting workflow"
     histories = []
     for path in files:
         record = json.loads(path.read_text())

@@ -13,15 +13,18 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.worker import Worker
 
-from deepagents_temporal.routing import ROUTE_TOOL, RouteOption, RoutingOptions, choose_route
+from deepagents_temporal.routing import ROUTE_TOOL, RouteOption, RoutingOptions, choose_route, workflow_arguments_from
 from deepagents_temporal.schema import AgentResult, Message, ToolCall
 from deepagents_temporal.service_errors import ConfigurationError
+from deepagents_temporal.services import s3_client
 from deepagents_temporal.settings import Settings
 from scripted_llm import Reply, ScriptedLLM
 from tests.cli_process import cluster_env
-from tests.helpers import ROOT, start_run, unique_request
+from tests.helpers import ROOT, failure_message, start_run, unique_request
+from tests.report_inputs import NARRATIVE, SALES_CSV, narrates, upload_inputs
 from worker import build_worker
 
 RESEARCH = """
@@ -172,3 +175,49 @@ async def test_run_prints_the_routing_choice_and_show_lists_it(
     )
     assert both.returncode == 2 and "--profile and --workflow both name" in both.stdout
     assert unknown.returncode == 2 and "unknown workflow 'nope'" in unknown.stdout
+
+
+async def test_a_report_request_is_routed_to_the_reporting_workflow_as_a_child(
+    client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM, pool: asyncpg.Pool
+) -> None:
+    """The offline demo router (the scripted model's default brain) picks the
+    report workflow by its description and takes the file names from the request."""
+    s3 = s3_client(settings)
+    template, data = upload_inputs(s3, settings, SALES_CSV)
+    narrates(llm)
+    request = f"Build the sales report from the data file {data} with the template {template}"
+    handle = await start_run(client, settings, request, profile=None)
+    result: AgentResult = await handle.result()
+
+    assert result.children == [f"{handle.id}/report"]
+    child = await client.get_workflow_handle(result.children[0]).describe()
+    assert child.workflow_type == "ReportingWorkflow" and child.status.name == "COMPLETED"
+    assert "14 valid, 4 invalid" in result.answer and NARRATIVE in result.answer
+    assert {f"reports/{handle.id}/report.xlsx", f"reports/{handle.id}/summary.json"} <= {
+        a.key for a in result.artifacts
+    }
+    [decision] = await _decisions(pool, handle.id)
+    assert decision["summary"].startswith("route -> workflow report: ")
+    row = await pool.fetchrow("SELECT status FROM runs WHERE run_id = $1", handle.id)
+    assert row["status"] == "COMPLETED"
+
+
+async def test_workflow_named_with_its_inputs_skips_the_model_and_bad_inputs_fail_clearly(
+    client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM
+) -> None:
+    s3 = s3_client(settings)
+    template, data = upload_inputs(s3, settings, SALES_CSV)
+    request = f"template={template} data={data} narrative=false"
+    handle = await start_run(
+        client, settings, request, profile=None, workflow="report", workflow_arguments=workflow_arguments_from(request)
+    )
+    result: AgentResult = await handle.result()
+    assert "14 valid, 4 invalid" in result.answer
+    assert not [r for r in llm.requests if request in r.request.first_user_text]
+
+    missing = await start_run(
+        client, settings, "data=x.csv", profile=None, workflow="report", workflow_arguments={"data": "x.csv"}
+    )
+    with pytest.raises(WorkflowFailureError) as failed:
+        await missing.result()
+    assert "arguments for workflow report: template: Field required" in failure_message(failed.value)

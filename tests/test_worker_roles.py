@@ -32,6 +32,11 @@ IO_ACTIVITIES = {
     "list_mcp_tools",
     "mcp_tool",
     "run_graph",
+    "report_load_template",
+    "report_validate_data",
+    "report_compute_figures",
+    "report_write_xlsx",
+    "report_write_summary",
 }
 
 

@@ -50,12 +50,14 @@ with workflow.unsafe.imports_passed_through():
         model_retry_policy,
     )
     from deepagents_temporal.routing import (
+        ROUTABLE_WORKFLOWS,
         ROUTE_TOOL,
         RouteChoice,
         RoutingOptions,
         choose_route,
         route_tool,
         router_prompt,
+        workflow_arguments,
     )
     from deepagents_temporal.schema import (
         AgentInput,
@@ -319,8 +321,59 @@ class AgentWorkflow:
         return choice
 
     async def _run_routed_workflow(self, request: AgentInput, choice: RouteChoice) -> AgentResult:
-        raise ApplicationError(
-            f"workflow {choice.name} cannot be routed to yet", type="BadAgentInput", non_retryable=True
+        """The routed workflow as a child of this run (its outputs under this run's id)."""
+        route = ROUTABLE_WORKFLOWS.get(choice.name)
+        if route is None:
+            known = ", ".join(sorted(ROUTABLE_WORKFLOWS)) or "none"
+            raise ApplicationError(
+                f"unknown workflow {choice.name!r}; routable workflows: {known}",
+                type="BadAgentInput",
+                non_retryable=True,
+            )
+        try:
+            arguments = workflow_arguments(route, choice.arguments)
+        except ValueError as err:
+            raise ApplicationError(str(err), type="BadAgentInput", non_retryable=True) from None
+        self._agent_name = route.name
+        child_id = f"{workflow.info().workflow_id}/{route.name}"
+        child = ChildInfo(workflow_id=child_id, subagent_type=route.name)
+        self._children.append(child)
+        self._event("child_started", f"started workflow {route.workflow_type} ({child_id})")
+        assert self._books is not None
+        self._books.flush()
+        try:
+            result = await workflow.execute_child_workflow(
+                route.workflow_type,
+                route.make_input(arguments, self._run_id, list(request.model_chain), request.model_timeout_seconds),
+                id=child_id,
+                result_type=route.result_type,
+                task_timeout=WORKFLOW_TASK_TIMEOUT,
+                parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+                static_summary=f"{route.name}: {request.request[:120]}",
+            )
+        except ChildWorkflowError as err:
+            child.status = "failed"
+            reason = innermost_failure_message(err)
+            self._event("child_finished", f"{route.name} ({child_id}) failed: {reason}")
+            raise ApplicationError(
+                f"workflow {route.name} failed: {reason}", type="RoutedWorkflowFailed", non_retryable=True
+            ) from None
+        child.status = "completed"
+        self._event("child_finished", f"{route.name} ({child_id}) finished")
+        # Indexed by the child itself; kept here so the run's result lists them.
+        self._artifacts.update((a.key, a) for a in getattr(result, "artifacts", []))
+        self._done = True
+        await self._finish(True, RunStatus.COMPLETED, None)
+        return AgentResult(
+            run_id=self._run_id,
+            agent=route.name,
+            answer=route.answer(result),
+            answer_transcript="",
+            steps=0,
+            models_used=self._models_used,
+            usage=self._child_usage,
+            children=[child_id],
+            artifacts=list(self._artifacts.values()),
         )
 
     async def _agent_loop(self, request: AgentInput, profile: Profile, spec: AgentSpec) -> AgentResult:
