@@ -22,7 +22,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from cli import codec_server, database, dev, inspect, profiles, run
+from cli import approve, codec_server, database, dev, inspect, profiles, run
 from cli.console import say
 from deepagents_temporal import pgstore
 from deepagents_temporal.service_errors import debug_requested, report
@@ -235,6 +235,28 @@ def list_command(
 def show_command(ctx: typer.Context, run_id: RunId) -> None:
     """a run's decision timeline, sub-agents and artifacts, from PostgreSQL"""
     _execute(ctx, inspect.show(run_id))
+
+
+@app.command("approve")
+def approve_command(
+    ctx: typer.Context,
+    run_id: RunId,
+    call: Annotated[
+        str | None,
+        typer.Option(metavar="CALL_ID", help="the waiting call to decide on (needed when several wait)"),
+    ] = None,
+    approve_: Annotated[bool, typer.Option("--approve", help="run the call as the model asked")] = False,
+    reject: Annotated[bool, typer.Option("--reject", help="do not run it; the model is told so")] = False,
+    edit: Annotated[
+        str | None,
+        typer.Option(metavar="JSON", help="run it with these arguments instead (a JSON object)", show_default=False),
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option(metavar="TEXT", help="why, with --reject: told to the model", show_default=False)
+    ] = None,
+) -> None:
+    """tool calls of a run and its sub-agents waiting for approval; asks about each, or decides as told"""
+    _execute(ctx, approve.approve(run_id, call=call, approve=approve_, reject=reject, edit=edit, reason=reason))
 
 
 @db_app.command("migrate")
