@@ -22,7 +22,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from cli import approve, codec_server, database, dev, inspect, profiles, run
+from cli import approve, cancel, codec_server, database, dev, inspect, profiles, run
 from cli.console import say
 from deepagents_temporal import pgstore
 from deepagents_temporal.service_errors import debug_requested, report
@@ -257,6 +257,18 @@ def approve_command(
 ) -> None:
     """tool calls of a run and its sub-agents waiting for approval; asks about each, or decides as told"""
     _execute(ctx, approve.approve(run_id, call=call, approve=approve_, reject=reject, edit=edit, reason=reason))
+
+
+@app.command("cancel")
+def cancel_command(
+    ctx: typer.Context,
+    run_id: RunId,
+    reason: Annotated[
+        str | None, typer.Option(metavar="TEXT", help="why: recorded with the run's rows", show_default=False)
+    ] = None,
+) -> None:
+    """cancel a run and its sub-agents; waits for their CANCELLED rows and lists the files kept"""
+    _execute(ctx, cancel.cancel(run_id, reason=reason))
 
 
 @db_app.command("migrate")

@@ -80,6 +80,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.approvals import ApprovalGate
     from workflows.bookkeeping import MAX_RECORDED_SUMMARY, RunBookkeeping
     from workflows.budget import EXCEEDED_DETAIL, TokenBudget
+    from workflows.cancellation import cancellation_text
     from workflows.details import current_details_extra
     from workflows.progress import ProgressLog, todos_markdown
 
@@ -204,8 +205,9 @@ class AgentWorkflow:
                 self._add_artifact(await self._save_deliverable(result))
         except (asyncio.CancelledError, FailureError) as err:
             if is_cancelled_exception(err):
-                self._event("error", "run cancelled")
-                await self._finish(is_root, RunStatus.CANCELLED, "cancelled")
+                why = cancellation_text(workflow.cancellation_reason(), is_root)
+                self._event("error", f"run {why}")
+                await self._finish(is_root, RunStatus.CANCELLED, why)
                 raise
             reason = innermost_failure_message(err)
             self._event("error", f"run failed: {reason}")
