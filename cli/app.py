@@ -22,7 +22,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from cli import approve, cancel, codec_server, database, dev, inspect, profiles, run
+from cli import approve, cancel, codec_server, database, dev, inspect, profiles, query_list, run
 from cli.console import say
 from deepagents_temporal import pgstore
 from deepagents_temporal.service_errors import debug_requested, report
@@ -223,8 +223,19 @@ def list_command(
         ),
     ] = None,
     include_sub_agents: Annotated[bool, typer.Option("--all", help="include sub-agent runs")] = False,
+    query: Annotated[
+        str | None,
+        typer.Option(
+            metavar="QUERY",
+            help="ask Temporal instead, with this visibility query (search attributes Profile, WorkflowKind, "
+            "PrimaryModel, UserId, RunStatus), e.g. \"Profile='qa'\"",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """recent runs from PostgreSQL: id, profile, status, duration, tokens, cost, models"""
+    if query is not None:
+        _execute(ctx, query_list.list_by_query(query, limit=limit))
     _execute(
         ctx,
         inspect.list_runs(limit=limit, status=status.value if status else None, include_sub_agents=include_sub_agents),

@@ -83,6 +83,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.cancellation import cancellation_text
     from workflows.details import current_details_extra
     from workflows.progress import ProgressLog, todos_markdown
+    from workflows.visibility import child_attributes, record_end
 
 # Models that answered 401 or 404 are skipped for the rest of the run (a
 # workflow.patched id: runs started before it keep asking them).
@@ -695,6 +696,7 @@ class AgentWorkflow:
                 task_timeout=WORKFLOW_TASK_TIMEOUT,
                 parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
                 static_summary=f"{args.subagent_type}: {args.description[:120]}",
+                search_attributes=child_attributes(),
             )
         except ChildWorkflowError as err:
             child.status = "failed"
@@ -795,4 +797,5 @@ class AgentWorkflow:
         self._done = True
         await self._write_logs(is_root)
         self._queue_run_status(status, error)
+        record_end(status.value, self._approvals.profile.name if self._approvals.profile else None)
         await self._books.drain()
