@@ -10,7 +10,7 @@ stays on the workers.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,6 +45,23 @@ def custom_tool_activity_name(tool: str) -> str:
     return f"tool:{tool}"
 
 
+ApprovalChoice = Literal["approve", "edit", "reject"]
+APPROVAL_CHOICES: tuple[ApprovalChoice, ...] = ("approve", "edit", "reject")
+
+
+class ApprovalRule(BaseModel):
+    """A tool whose calls wait for a person's decision (a profile's ``interrupt_on``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # What the person may answer (deepagents' allowed_decisions).
+    allow: tuple[ApprovalChoice, ...] = APPROVAL_CHOICES
+    # Unset: the call waits until someone decides (or the run is cancelled).
+    timeout_seconds: float | None = None
+    # What applies when the timeout passes without a decision.
+    on_timeout: Literal["approve", "reject"] = "reject"
+
+
 class AgentSpec(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -57,6 +74,8 @@ class AgentSpec(BaseModel):
     # Overrides the run's model chain for this agent when set.
     models: tuple[str, ...] = ()
     max_steps: int = 25
+    # Tools whose calls wait for a person's approval, by tool name.
+    interrupt_on: dict[str, ApprovalRule] = Field(default_factory=dict)
 
     def delegates(self, profile: Profile) -> tuple[str, ...]:
         """Who task() can reach: the declared sub-agents, then general-purpose."""
