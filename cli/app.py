@@ -22,7 +22,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from cli import codec_server, database, dev, inspect, profiles, run, upload
+from cli import approve, cancel, codec_server, database, dev, inspect, profiles, query_list, run, upload
 from cli import report as reporting
 from cli.console import say
 from deepagents_temporal import pgstore
@@ -280,8 +280,19 @@ def list_command(
         ),
     ] = None,
     include_sub_agents: Annotated[bool, typer.Option("--all", help="include sub-agent runs")] = False,
+    query: Annotated[
+        str | None,
+        typer.Option(
+            metavar="QUERY",
+            help="ask Temporal instead, with this visibility query (search attributes Profile, WorkflowKind, "
+            "PrimaryModel, UserId, RunStatus), e.g. \"Profile='qa'\"",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """recent runs from PostgreSQL: id, profile, status, duration, tokens, cost, models"""
+    if query is not None:
+        _execute(ctx, query_list.list_by_query(query, limit=limit))
     _execute(
         ctx,
         inspect.list_runs(limit=limit, status=status.value if status else None, include_sub_agents=include_sub_agents),
@@ -292,6 +303,40 @@ def list_command(
 def show_command(ctx: typer.Context, run_id: RunId) -> None:
     """a run's decision timeline, sub-agents and artifacts, from PostgreSQL"""
     _execute(ctx, inspect.show(run_id))
+
+
+@app.command("approve")
+def approve_command(
+    ctx: typer.Context,
+    run_id: RunId,
+    call: Annotated[
+        str | None,
+        typer.Option(metavar="CALL_ID", help="the waiting call to decide on (needed when several wait)"),
+    ] = None,
+    approve_: Annotated[bool, typer.Option("--approve", help="run the call as the model asked")] = False,
+    reject: Annotated[bool, typer.Option("--reject", help="do not run it; the model is told so")] = False,
+    edit: Annotated[
+        str | None,
+        typer.Option(metavar="JSON", help="run it with these arguments instead (a JSON object)", show_default=False),
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option(metavar="TEXT", help="why, with --reject: told to the model", show_default=False)
+    ] = None,
+) -> None:
+    """tool calls of a run and its sub-agents waiting for approval; asks about each, or decides as told"""
+    _execute(ctx, approve.approve(run_id, call=call, approve=approve_, reject=reject, edit=edit, reason=reason))
+
+
+@app.command("cancel")
+def cancel_command(
+    ctx: typer.Context,
+    run_id: RunId,
+    reason: Annotated[
+        str | None, typer.Option(metavar="TEXT", help="why: recorded with the run's rows", show_default=False)
+    ] = None,
+) -> None:
+    """cancel a run and its sub-agents; waits for their CANCELLED rows and lists the files kept"""
+    _execute(ctx, cancel.cancel(run_id, reason=reason))
 
 
 @db_app.command("migrate")

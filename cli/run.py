@@ -6,11 +6,14 @@ import asyncio
 import secrets
 from datetime import UTC, datetime
 
+from temporalio.service import RPCError
+
 from cli.console import say
 from cli.live_view import follow
 from cli.reconnect import TemporalLink
 from cli.results import report_result
 from cli.services import Origin, WorkerPolicy, open_services
+from deepagents_temporal import search_attributes
 from deepagents_temporal.catalog import load_catalog
 from deepagents_temporal.retries import WORKFLOW_TASK_TIMEOUT
 from deepagents_temporal.routing import check_workflow, workflow_arguments_from
@@ -61,24 +64,41 @@ async def run(
         model_settings_used=True,
     ) as services:
         run_id = new_run_id(profile or workflow or "run")
-        handle = await services.client.start_workflow(
-            "AgentWorkflow",
-            AgentInput(
-                profile=profile,
-                workflow=workflow,
-                workflow_arguments=arguments,
-                request=request,
-                max_steps=max_steps,
-                user_id=user,
-                model_timeout_seconds=timeout,
-                max_tokens=max_tokens,
-            ),
-            id=run_id,
-            task_queue=services.settings.temporal_task_queue,
-            result_type=AgentResult,
-            task_timeout=WORKFLOW_TASK_TIMEOUT,
-            static_summary=f"{profile or workflow or 'routed'}: {request[:200]}",
+        models = services.model_chain or services.settings.model_chain
+        attributes = search_attributes.start_attributes(
+            profile=profile or workflow or "routed",
+            kind=search_attributes.SUPERVISOR,
+            model=models[0] if models else None,
+            user=user,
         )
+        try:
+            handle = await services.client.start_workflow(
+                "AgentWorkflow",
+                AgentInput(
+                    profile=profile,
+                    workflow=workflow,
+                    workflow_arguments=arguments,
+                    request=request,
+                    max_steps=max_steps,
+                    user_id=user,
+                    model_timeout_seconds=timeout,
+                    max_tokens=max_tokens,
+                ),
+                id=run_id,
+                task_queue=services.settings.temporal_task_queue,
+                result_type=AgentResult,
+                task_timeout=WORKFLOW_TASK_TIMEOUT,
+                static_summary=f"{profile or workflow or 'routed'}: {request[:200]}",
+                static_details=start_details(request, profile or workflow, models, user),
+                search_attributes=attributes,
+            )
+        except RPCError as err:
+            if "search attribute" not in err.message.lower():
+                raise
+            namespace = services.settings.temporal_namespace
+            say(f"error: the Temporal namespace lacks this project's search attributes: {err.message}")
+            say("  register them once: " + "; ".join(search_attributes.registration_commands(namespace)))
+            return 2
         say(f"run id: {run_id}")
         link = services.run_link(run_id)
         if link:
@@ -104,3 +124,14 @@ async def run(
         except asyncio.CancelledError:
             say(f"\ninterrupted; the run is kept in Temporal: `python starter.py status {run_id}`")
             return 130
+
+
+def start_details(request: str, target: str | None, models: list[str], user: str | None) -> str:
+    """The run's static details in the Temporal UI (markdown): where the request goes, the models, the request."""
+    lines = [
+        f"**profile / workflow:** {target or 'chosen by the router'}",
+        f"**models:** {' → '.join(models) if models else 'as configured on the workers'}",
+    ]
+    if user:
+        lines.append(f"**user:** {user}")
+    return "\n\n".join([*lines, "**request:**", request[:4000]])

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.files import FileActivities
     from activities.model import ModelActivities
     from activities.profiles import ProfileActivities
+    from deepagents_temporal.approvals import ApprovalDecision, PendingApproval, rejection_text
     from deepagents_temporal.failures import innermost_failure_message
     from deepagents_temporal.mcp import McpToolSpec, granted
     from deepagents_temporal.pgstore.records import DecisionKind, RunRecord, RunStatus
@@ -80,10 +81,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from deepagents_temporal.tools import TaskArgs, ToolArgumentError, WriteTodosArgs, parse_args, tool_schemas
     from workflows import mcp_tools
+    from workflows.approvals import ApprovalGate
     from workflows.bookkeeping import MAX_RECORDED_SUMMARY, RunBookkeeping
     from workflows.budget import EXCEEDED_DETAIL, TokenBudget
+    from workflows.cancellation import cancellation_text
+    from workflows.details import current_details_extra
     from workflows.graph_agent import GraphAgentWorkflow
     from workflows.progress import ProgressLog, todos_markdown
+    from workflows.visibility import child_attributes, record_end
 
 # Models that answered 401 or 404 are skipped for the rest of the run (a
 # workflow.patched id: runs started before it keep asking them).
@@ -132,6 +137,9 @@ class AgentWorkflow:
         # Set when this run's request was routed: shown on top of the UI's current details.
         self._routing_note = ""
         self._budget = TokenBudget(None)
+        # Tool calls waiting for a person (the profile's interrupt_on).
+        self._approvals = ApprovalGate()
+        self._last_model = ""
 
     # ----- queries -------------------------------------------------------
 
@@ -150,6 +158,18 @@ class AgentWorkflow:
             events=self._progress.since(since),
             next_seq=len(self._progress),
         )
+
+    @workflow.query(name="pending_approvals")
+    def pending_approvals(self) -> list[PendingApproval]:
+        return self._approvals.pending()
+
+    @workflow.update(name="decide")
+    async def decide(self, decision: ApprovalDecision) -> str:
+        return await self._approvals.take(decision)
+
+    @decide.validator
+    def _check_decision(self, decision: ApprovalDecision) -> None:
+        self._approvals.check(decision)
 
     # ----- the loop ------------------------------------------------------
 
@@ -179,6 +199,7 @@ class AgentWorkflow:
             profile = await self._profile(request, profile_name)
             if mcp_tools.needs_listing(profile):
                 profile = await self._list_mcp_tools(profile)
+            self._approvals.profile = profile
             try:
                 spec = profile.agent(request.agent)
             except UnknownAgentError as err:
@@ -192,8 +213,9 @@ class AgentWorkflow:
                 self._add_artifact(await self._save_deliverable(result))
         except (asyncio.CancelledError, FailureError) as err:
             if is_cancelled_exception(err):
-                self._event("error", "run cancelled")
-                await self._finish(is_root, RunStatus.CANCELLED, "cancelled")
+                why = cancellation_text(workflow.cancellation_reason(), is_root)
+                self._event("error", f"run {why}")
+                await self._finish(is_root, RunStatus.CANCELLED, why)
                 raise
             reason = innermost_failure_message(err)
             self._event("error", f"run failed: {reason}")
@@ -467,6 +489,7 @@ class AgentWorkflow:
         # Model calls have a queue of their own (worker.py, its own concurrency
         # limit), named after the run's queue: runs started before keep theirs.
         queue = f"{workflow.info().task_queue}-models" if workflow.patched("model-task-queue") else None
+        self._approvals.model_calls += 1
         try:
             return await workflow.execute_activity_method(
                 ModelActivities.call_model,
@@ -485,6 +508,8 @@ class AgentWorkflow:
             raise ApplicationError(
                 f"agent {agent}, step {call.step}: {reason}", type="ModelCallFailed", non_retryable=True
             ) from None
+        finally:
+            self._approvals.model_calls -= 1
 
     def _log_model_answer(self, spec: AgentSpec, result: ModelCallResult) -> None:
         asked = ", ".join(c.name for c in result.message.tool_calls) or "final answer"
@@ -498,11 +523,8 @@ class AgentWorkflow:
             f"step {self._step}: {result.model} answered (attempt {result.attempt}, "
             f"{result.usage.total_tokens} tokens) -> {asked}{fallback}",
         )
-        routed = f"{self._routing_note}\n\n" if self._routing_note else ""
-        workflow.set_current_details(
-            f"{routed}**{spec.name}** step {self._step}, last answer from `{result.model}`\n\n"
-            + todos_markdown(self._todos)
-        )
+        self._last_model = result.model
+        self._show_details()
         self._decide(
             DecisionKind.MODEL_CALL,
             f"{result.model} -> {asked}",
@@ -573,7 +595,11 @@ class AgentWorkflow:
         return [message for message in results if message is not None]
 
     async def _run_tool(self, call: ToolCall, context: AgentContext) -> Message:
-        output = await self._tool_output(call, context)
+        call, decision = await self._approval(call, context)
+        if decision is not None and decision.decision == "reject":
+            output: str | Message = rejection_text(call.name, decision)
+        else:
+            output = await self._tool_output(call, context)
         message = (
             output
             if isinstance(output, Message)
@@ -590,6 +616,23 @@ class AgentWorkflow:
             },
         )
         return message
+
+    async def _approval(self, call: ToolCall, context: AgentContext) -> tuple[ToolCall, ApprovalDecision | None]:
+        """A call of a tool in the agent's interrupt_on waits for a decision (workflows/approvals.py)."""
+        rule = context.spec.interrupt_on.get(call.name)
+        if rule is None or call.raw_args is not None:
+            return call, None
+        self._event("tool", f"{call.name} waits for approval (call {call.id})")
+        decision = await self._approvals.wait(call, rule, context.spec.name, self._show_details)
+        self._event("tool", f"{call.name} {decision.decision} by {decision.by}: {decision.reason or ''}".strip())
+        self._decide(
+            DecisionKind.VALIDATION,
+            f"approval of {call.name}: {decision.decision} by {decision.by}",
+            payload={"approval": decision.model_dump(), "tool_call_id": call.id, "tool": call.name},
+        )
+        if decision.decision == "edit" and decision.args is not None:
+            call = call.model_copy(update={"args": decision.args, "args_stored_in": None})
+        return call, decision
 
     async def _tool_output(self, call: ToolCall, context: AgentContext) -> str | Message:
         """Validate the call and hand it to its tool; a bad call becomes an error message for the model."""
@@ -737,6 +780,7 @@ class AgentWorkflow:
                 task_timeout=WORKFLOW_TASK_TIMEOUT,
                 parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
                 static_summary=f"{args.subagent_type}: {args.description[:120]}",
+                search_attributes=child_attributes(),
             )
         except ChildWorkflowError as err:
             child.status = "failed"
@@ -766,6 +810,15 @@ class AgentWorkflow:
         spent = cause.details[0]
         self._child_usage = self._child_usage + TokenUsage.model_validate(spent.get("usage", {}))
         self._note_models(spent.get("models_used", []))
+
+    def _show_details(self) -> None:
+        """The UI's current details: routing, step, todos, sub-agents, calls waiting for approval."""
+        routed = f"{self._routing_note}\n\n" if self._routing_note else ""
+        workflow.set_current_details(
+            f"{routed}**{self._agent_name}** step {self._step}, last answer from `{self._last_model}`\n\n"
+            + todos_markdown(self._todos)
+            + current_details_extra(self._children, self._approvals.pending())
+        )
 
     # ----- progress and records -------------------------------------------
 
@@ -828,4 +881,5 @@ class AgentWorkflow:
         self._done = True
         await self._write_logs(is_root)
         self._queue_run_status(status, error)
+        record_end(status.value, self._approvals.profile.name if self._approvals.profile else None)
         await self._books.drain()

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from deepagents_temporal import search_attributes
 from deepagents_temporal.devstack.launch import NotReady, StartContext, launch
 from deepagents_temporal.devstack.ports import port_answers
 from deepagents_temporal.devstack.process import Proc, child_env, find_binary, spawn
@@ -92,6 +93,9 @@ async def start_temporal(ctx: StartContext) -> None:
         ]
         for key, value in TEMPORAL_DYNAMIC_CONFIG.items():
             argv += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
+        # The runs' custom search attributes (deepagents_temporal/search_attributes.py).
+        for attribute in search_attributes.ALL:
+            argv += ["--search-attribute", f"{attribute.name}=Keyword"]
         env = child_env(drop_prefixes=("TEMPORAL_",))
         return spawn("temporal", argv, ctx.logs_dir / "temporal.log", env=env, cwd=tdir)
 

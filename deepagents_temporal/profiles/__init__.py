@@ -15,11 +15,13 @@ from deepagents_temporal.profiles.library import (
     load_profiles,
 )
 from deepagents_temporal.profiles.spec import (
+    APPROVAL_CHOICES,
     BUILTIN_TOOLS,
     FILE_TOOLS,
     GENERAL_PURPOSE,
     WORKFLOW_TOOLS,
     AgentSpec,
+    ApprovalRule,
     CustomToolSpec,
     Profile,
     UnknownAgentError,
@@ -28,12 +30,14 @@ from deepagents_temporal.profiles.spec import (
 )
 
 __all__ = [
+    "APPROVAL_CHOICES",
     "BUILTIN_TOOLS",
     "DEFAULT_PROFILE",
     "FILE_TOOLS",
     "GENERAL_PURPOSE",
     "WORKFLOW_TOOLS",
     "AgentSpec",
+    "ApprovalRule",
     "CustomToolSpec",
     "LoadedProfiles",
     "Profile",

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from deepagents_temporal.mcp import McpServerSpec, parse_tool_entry
 from deepagents_temporal.profiles.spec import (
+    APPROVAL_CHOICES,
     BUILTIN_TOOLS,
     GENERAL_PURPOSE,
     AgentSpec,
+    ApprovalChoice,
+    ApprovalRule,
     CustomToolSpec,
     Profile,
 )
@@ -71,6 +74,27 @@ class McpServerFile(BaseModel):
         return self
 
 
+class InterruptOnFile(BaseModel):
+    """One tool's approval settings in ``interrupt_on`` (``true`` means all defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allow: list[ApprovalChoice] = Field(default_factory=lambda: list(APPROVAL_CHOICES), min_length=1)
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    on_timeout: Literal["approve", "reject"] = "reject"
+
+    @model_validator(mode="after")
+    def _default_is_allowed(self) -> InterruptOnFile:
+        if self.on_timeout not in self.allow:
+            raise ValueError(f"on_timeout {self.on_timeout!r} is not one of allow ({', '.join(self.allow)})")
+        return self
+
+    def rule(self) -> ApprovalRule:
+        return ApprovalRule(
+            allow=tuple(dict.fromkeys(self.allow)), timeout_seconds=self.timeout_seconds, on_timeout=self.on_timeout
+        )
+
+
 class _AgentFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -82,6 +106,8 @@ class _AgentFields(BaseModel):
     # One model or a chain, primary first; unset = the run's chain.
     model: str | list[str] | None = None
     max_steps: int = Field(default=25, ge=1, le=MAX_STEPS_LIMIT)
+    # Tools whose calls wait for a person's decision (deepagents' shape).
+    interrupt_on: dict[str, bool | InterruptOnFile] = Field(default_factory=dict)
 
     @field_validator("system_prompt", "description")
     @classmethod
@@ -97,6 +123,14 @@ class _AgentFields(BaseModel):
         if self.model is None:
             return ()
         return (self.model,) if isinstance(self.model, str) else tuple(self.model)
+
+    @property
+    def approval_rules(self) -> dict[str, ApprovalRule]:
+        return {
+            tool: ApprovalRule() if setting is True else setting.rule()
+            for tool, setting in self.interrupt_on.items()
+            if setting is not False
+        }
 
 
 class SubAgentFile(_AgentFields):
@@ -115,7 +149,7 @@ class SubAgentFile(_AgentFields):
             if self.timeout_seconds is not None:
                 raise ValueError("timeout_seconds is for graph sub-agents")
             return self
-        extra = [field for field in ("system_prompt", "tools", "model", "subagents") if getattr(self, field)]
+        extra = [f for f in ("system_prompt", "tools", "model", "subagents", "interrupt_on") if getattr(self, f)]
         if extra:
             raise ValueError(
                 f"a graph sub-agent has its own prompt, tools and model: remove {', '.join(extra)} "
@@ -195,8 +229,19 @@ def _cross_check(data: dict[str, Any], custom: Collection[str]) -> list[tuple[st
             elif tool not in known_tools:
                 problems.append((f"{where}tools[{i}]", f"unknown tool {tool!r}; known tools: {', '.join(known_tools)}"))
 
+    def check_interrupts(where: str, agent: dict[str, Any], tools: list[str]) -> None:
+        interrupt_on = agent.get("interrupt_on")
+        for tool in interrupt_on if isinstance(interrupt_on, dict) else ():
+            if tool not in known_tools:
+                known = ", ".join(known_tools)
+                problems.append((f"{where}interrupt_on.{tool}", f"unknown tool {tool!r}; known tools: {known}"))
+            elif tool not in tools:
+                mine = ", ".join(tools) or "none"
+                problems.append((f"{where}interrupt_on.{tool}", f"{tool!r} is not one of this agent's tools: {mine}"))
+
     tools = _strings(data.get("tools"))
     check_tools("", tools)
+    check_interrupts("", data, tools)
     supervisor = data.get("agent_name") or data.get("name")
     subagents = [sub for sub in data.get("subagents") or [] if isinstance(sub, dict)]
     names = [sub.get("name") for sub in subagents]
@@ -206,6 +251,7 @@ def _cross_check(data: dict[str, Any], custom: Collection[str]) -> list[tuple[st
         where = f"subagents[{i}]."
         sub_tools = _strings(sub.get("tools"))
         check_tools(where, sub_tools)
+        check_interrupts(where, sub, sub_tools)
         name = sub.get("name")
         if name is not None and name == supervisor:
             problems.append((f"{where}name", f"{name!r} is the supervisor's own name"))
@@ -234,6 +280,7 @@ def _resolve(profile: ProfileFile, custom_tools: dict[str, CustomToolSpec], sour
         subagents=tuple(sub.name for sub in profile.subagents),
         models=profile.models,
         max_steps=profile.max_steps,
+        interrupt_on=profile.approval_rules,
     )
     subagents = {
         sub.name: AgentSpec(
@@ -246,6 +293,7 @@ def _resolve(profile: ProfileFile, custom_tools: dict[str, CustomToolSpec], sour
             max_steps=sub.max_steps,
             graph=sub.graph,
             timeout_seconds=sub.timeout_seconds,
+            interrupt_on=sub.approval_rules,
         )
         for sub in profile.subagents
     }
@@ -259,6 +307,8 @@ def _resolve(profile: ProfileFile, custom_tools: dict[str, CustomToolSpec], sour
             tools=tuple(tool for tool in supervisor.tools if tool != "task"),
             models=supervisor.models,
             max_steps=supervisor.max_steps,
+            # The supervisor's approvals hold for the work it hands on (as in deepagents).
+            interrupt_on={tool: rule for tool, rule in supervisor.interrupt_on.items() if tool != "task"},
         )
     used = {tool for agent in (supervisor, *subagents.values()) for tool in agent.tools}
     return Profile(

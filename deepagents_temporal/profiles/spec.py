@@ -11,7 +11,7 @@ references unresolved) and, once listed at run start, their tools.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,6 +48,23 @@ def custom_tool_activity_name(tool: str) -> str:
     return f"tool:{tool}"
 
 
+ApprovalChoice = Literal["approve", "edit", "reject"]
+APPROVAL_CHOICES: tuple[ApprovalChoice, ...] = ("approve", "edit", "reject")
+
+
+class ApprovalRule(BaseModel):
+    """A tool whose calls wait for a person's decision (a profile's ``interrupt_on``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # What the person may answer (deepagents' allowed_decisions).
+    allow: tuple[ApprovalChoice, ...] = APPROVAL_CHOICES
+    # Unset: the call waits until someone decides (or the run is cancelled).
+    timeout_seconds: float | None = None
+    # What applies when the timeout passes without a decision.
+    on_timeout: Literal["approve", "reject"] = "reject"
+
+
 class AgentSpec(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -65,6 +82,8 @@ class AgentSpec(BaseModel):
     graph: str | None = None
     # How long one run of the graph may take (None: GRAPH_TIMEOUT_SECONDS).
     timeout_seconds: float | None = None
+    # Tools whose calls wait for a person's approval, by tool name.
+    interrupt_on: dict[str, ApprovalRule] = Field(default_factory=dict)
 
     def delegates(self, profile: Profile) -> tuple[str, ...]:
         """Who task() can reach: the declared sub-agents, then general-purpose."""
