@@ -127,14 +127,20 @@ async def test_temporal_down_after_the_answer_and_the_worker_lost(
         handle = await start_run(client, own_settings, request, chain=["test-model"])
         await asyncio.to_thread(llm.wait_for, lambda r: _is_synthesis_call(r.request) and r.in_flight, WAIT)
         s3 = s3_client(own_settings)
+        prefix = f"runs/{handle.id}/answers/"
+
+        def kept_answers() -> set[str]:
+            return {o.object_name for o in s3.list_objects(own_settings.s3_bucket, prefix=prefix, recursive=True)}
+
+        # Every model call keeps its answer there: wait for the synthesis call's, not an earlier step's.
+        earlier = kept_answers()
         async with own_stack.stopped("temporal"):
             await _answer_delivered(llm)
 
             async def answer_in_bucket() -> bool:
-                prefix = f"runs/{handle.id}/answers/"
-                return any(True for _ in s3.list_objects(own_settings.s3_bucket, prefix=prefix, recursive=True))
+                return bool(kept_answers() - earlier)
 
-            await _until(answer_in_bucket, "the answer under runs/<run id>/answers/")
+            await _until(answer_in_bucket, "the synthesis call's answer under runs/<run id>/answers/")
             stop_process(first)  # SIGKILL, before it could report the result
         result = await _finish_with_another_worker(handle, own_settings)
     finally:
