@@ -268,3 +268,15 @@ async def test_a_run_keeps_its_profile_when_the_file_is_edited_mid_run(
         history = await client.get_workflow_handle(workflow_id).fetch_history()
         outcome = await replayer.replay_workflow(history, raise_on_replay_failure=False)
         assert outcome.replay_failure is None, f"{workflow_id}: {outcome.replay_failure}"
+
+
+def test_runs_from_before_profile_files_replay_with_the_frozen_profile(tmp_path: Path) -> None:
+    """Their workflow code read no file: the frozen profile is what they get, whatever qa.yaml says,
+    and it has no general-purpose sub-agent (such runs could not reach one)."""
+    from deepagents_temporal.profiles import get_builtin_profile
+    from deepagents_temporal.profiles.legacy import legacy_profile
+
+    legacy, current = legacy_profile("qa"), get_builtin_profile("qa")
+    assert GENERAL_PURPOSE not in legacy.subagents and GENERAL_PURPOSE in current.subagents
+    assert legacy.supervisor.delegates(legacy) == current.supervisor.subagents
+    assert legacy.supervisor.system_prompt == current.supervisor.system_prompt

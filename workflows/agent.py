@@ -40,8 +40,8 @@ with workflow.unsafe.imports_passed_through():
         Profile,
         UnknownAgentError,
         UnknownProfileError,
-        get_builtin_profile,
     )
+    from deepagents_temporal.profiles.legacy import legacy_profile
     from deepagents_temporal.retries import (
         ACTIVITY_HEARTBEAT_TIMEOUT,
         MODEL_CHAIN_ROUNDS,
@@ -237,7 +237,8 @@ class AgentWorkflow:
             return request.profile_snapshot
         if not workflow.patched(PROFILE_FROM_ACTIVITY):
             try:
-                return get_builtin_profile(name)
+                # Frozen Python data: no file read, as that version did.
+                return legacy_profile(name)
             except UnknownProfileError as err:
                 raise ApplicationError(str(err), type="BadAgentInput", non_retryable=True) from None
         try:
