@@ -9,6 +9,7 @@ such as activities, calls them through ``asyncio.to_thread``.
 
 from __future__ import annotations
 
+import time
 import unicodedata
 
 import urllib3
@@ -30,6 +31,8 @@ MAX_SEGMENT_BYTES = 255
 # (no body to parse) as NoSuchKey; some servers send NotFound or NoSuchObject in
 # a GET body. NoSuchBucket is left out on purpose: a missing bucket is an outage
 # of the deployment, not a missing file, so it raises and Temporal retries.
+# Concurrent creators of one bucket can all be refused at once (SeaweedFS).
+ENSURE_BUCKET_ATTEMPTS = 4
 _MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "NoSuchObject", "NotFound", "ResourceNotFound"})
 
 
@@ -55,15 +58,21 @@ def make_client(
 
 def ensure_bucket(client: Minio, bucket: str) -> None:
     """Create ``bucket`` unless it exists; another process creating it at the same time is fine."""
-    if client.bucket_exists(bucket):
-        return
-    try:
-        client.make_bucket(bucket)
-    except S3Error as err:
-        # Lost the race against another worker (or a server that says "exists"
-        # for a bucket we own): fine as long as the bucket is there now.
-        if err.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists") or not client.bucket_exists(bucket):
-            raise
+    for attempt in range(1, ENSURE_BUCKET_ATTEMPTS + 1):
+        if client.bucket_exists(bucket):
+            return
+        try:
+            client.make_bucket(bucket)
+            return
+        except S3Error:
+            # Lost the race against another worker: "exists", or (SeaweedFS,
+            # several creating at once) a conflict that can fail every one of
+            # them. Fine if the bucket is there now; else try again.
+            if client.bucket_exists(bucket):
+                return
+            if attempt == ENSURE_BUCKET_ATTEMPTS:
+                raise
+            time.sleep(0.2 * attempt)
 
 
 def is_missing(err: S3Error) -> bool:
