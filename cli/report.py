@@ -10,17 +10,14 @@ the run COMPLETED, 1 when it failed.
 
 from __future__ import annotations
 
-import asyncio
-
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 
 from cli.console import say
 from cli.inputs import Bucket
-from cli.live_view import follow
 from cli.reconnect import TemporalLink
 from cli.results import _artifacts_or_warning, _say_ui_link
-from cli.run import new_run_id
-from cli.services import Origin, Services, WorkerPolicy, open_services
+from cli.run import announce_started, follow_to_end, new_run_id
+from cli.services import Services, WorkerPolicy, open_services
 from deepagents_temporal import s3
 from deepagents_temporal.failures import innermost_failure_message
 from deepagents_temporal.reports.parsing import DataFileError, data_format
@@ -86,23 +83,10 @@ async def report(
             task_timeout=WORKFLOW_TASK_TIMEOUT,
             static_summary=f"{kind} report: {template_key} + {data_key}",
         )
-        say(f"run id: {run_id}")
-        link = services.run_link(run_id)
-        if link:
-            say(f"Temporal UI: {link}")
-        note = services.links_die_note()
-        if note:
-            say(note, style="yellow")
+        announce_started(services, run_id)
         models = f"models: {services.models_text()}" if narrative else "no narrative"
         say(f"{kind} report: template {template_key}, data {data_key}; {models}")
-        temporal = TemporalLink(services.settings.temporal_address or "")
-        hint = services.no_worker_hint() if services.origin is Origin.CLUSTER and not services.worker_here else None
-        try:
-            await follow(handle, services.client, temporal, no_worker_hint=hint)
-            return await report_outcome(services, handle, temporal)
-        except asyncio.CancelledError:
-            say(f"\ninterrupted; the run is kept in Temporal: `python starter.py status {run_id}`")
-            return 130
+        return await follow_to_end(services, handle, report_outcome)
 
 
 async def report_outcome(services: Services, handle: WorkflowHandle, link: TemporalLink) -> int:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 
 from cli.console import say
 from cli.live_view import follow
 from cli.reconnect import TemporalLink
 from cli.results import report_result
-from cli.services import Origin, WorkerPolicy, open_services
+from cli.services import Origin, Services, WorkerPolicy, open_services
 from deepagents_temporal import search_attributes
 from deepagents_temporal.catalog import load_catalog
 from deepagents_temporal.retries import WORKFLOW_TASK_TIMEOUT
@@ -99,13 +101,7 @@ async def run(
             say(f"error: the Temporal namespace lacks this project's search attributes: {err.message}")
             say("  register them once: " + "; ".join(search_attributes.registration_commands(namespace)))
             return 2
-        say(f"run id: {run_id}")
-        link = services.run_link(run_id)
-        if link:
-            say(f"Temporal UI: {link}")
-        note = services.links_die_note()
-        if note:
-            say(note, style="yellow")
+        announce_started(services, run_id)
         budget = f", token budget: {max_tokens:,}" if max_tokens else ""
         target = (
             f"profile: {profile}"
@@ -115,15 +111,35 @@ async def run(
             else "profile: chosen by the router"
         )
         say(f"{target}, models: {services.models_text()}, model request timeout: {timeout:g} s{budget}")
-        temporal = TemporalLink(services.settings.temporal_address or "")
-        # Our own worker and `dev`'s always poll; a cluster's may not.
-        hint = services.no_worker_hint() if services.origin is Origin.CLUSTER and not services.worker_here else None
-        try:
-            await follow(handle, services.client, temporal, no_worker_hint=hint)
-            return await report_result(services, handle, temporal)
-        except asyncio.CancelledError:
-            say(f"\ninterrupted; the run is kept in Temporal: `python starter.py status {run_id}`")
-            return 130
+        return await follow_to_end(services, handle, report_result)
+
+
+def announce_started(services: Services, run_id: str) -> None:
+    """The run id, its UI link and, for a stack that dies with this command, that its links do too."""
+    say(f"run id: {run_id}")
+    link = services.run_link(run_id)
+    if link:
+        say(f"Temporal UI: {link}")
+    note = services.links_die_note()
+    if note:
+        say(note, style="yellow")
+
+
+async def follow_to_end(
+    services: Services,
+    handle: WorkflowHandle,
+    outcome: Callable[[Services, WorkflowHandle, TemporalLink], Awaitable[int]],
+) -> int:
+    """Follow a started run in the live view, then print how it ended (``outcome``); its exit code."""
+    temporal = TemporalLink(services.settings.temporal_address or "")
+    # Our own worker and `dev`'s always poll; a cluster's may not.
+    hint = services.no_worker_hint() if services.origin is Origin.CLUSTER and not services.worker_here else None
+    try:
+        await follow(handle, services.client, temporal, no_worker_hint=hint)
+        return await outcome(services, handle, temporal)
+    except asyncio.CancelledError:
+        say(f"\ninterrupted; the run is kept in Temporal: `python starter.py status {handle.id}`")
+        return 130
 
 
 def start_details(request: str, target: str | None, models: list[str], user: str | None) -> str:
