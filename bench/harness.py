@@ -50,3 +50,32 @@ async def bench_services(**overrides: object) -> AsyncIterator[Bench]:
             await pool.close()
         llm.stop()
         await stack.stop()
+
+
+def worker_environment(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment a ``python worker.py`` subprocess needs to serve ``settings``' stack."""
+    import os
+
+    return {
+        **os.environ,
+        "TEMPORAL_ADDRESS": settings.temporal_address or "",
+        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "OPENAI_API_KEY": "bench",
+        "OPENAI_BASE_URL": settings.openai_base_url or "",
+        "S3_ENDPOINT": settings.s3_endpoint or "",
+        "S3_ACCESS_KEY": settings.s3_access_key.get_secret_value() if settings.s3_access_key else "",
+        "S3_SECRET_KEY": settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else "",
+        "S3_BUCKET": settings.s3_bucket,
+        "DATABASE_URL": settings.database_url.get_secret_value() if settings.database_url else "",
+        **extra,
+    }
+
+
+def peak_rss_mib(pid: int) -> float:
+    """A live process's peak resident memory (VmHWM), in MiB."""
+    from pathlib import Path
+
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
