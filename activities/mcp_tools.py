@@ -20,13 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from deepagents_temporal.conversation import ConversationStore
 from deepagents_temporal.mcp.activity_io import McpListInput, McpListOutput, McpToolInput
-from deepagents_temporal.mcp.client import (
-    McpConfigurationError,
-    McpServerError,
-    McpUnreachableError,
-    call_tool,
-    list_tools,
-)
+from deepagents_temporal.mcp.errors import McpConfigurationError, McpServerError, McpUnreachableError
 from deepagents_temporal.redaction import redact
 from deepagents_temporal.schema import Message, ToolOutput
 
@@ -41,6 +35,8 @@ class McpActivities:
 
     @activity.defn(name="list_mcp_tools")
     async def list_mcp_tools(self, request: McpListInput) -> McpListOutput:
+        from deepagents_temporal.mcp.client import list_tools  # the mcp package only where MCP is used
+
         output = McpListOutput()
         taken = set(request.reserved)
         for server in request.servers:
@@ -67,6 +63,8 @@ class McpActivities:
 
     @activity.defn(name="mcp_tool")
     async def mcp_tool(self, request: McpToolInput) -> ToolOutput:
+        from deepagents_temporal.mcp.client import call_tool  # the mcp package only where MCP is used
+
         call, server = request.call, request.server
         args = await asyncio.to_thread(self._conversations.call_arguments, request.run_id, call)
         try:

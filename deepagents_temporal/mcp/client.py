@@ -22,20 +22,9 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import CallToolResult, TextContent
 
+from deepagents_temporal.mcp.errors import McpConfigurationError, McpServerError, McpUnreachableError
 from deepagents_temporal.mcp.spec import VARIABLE, McpServerSpec, McpToolSpec, model_tool_name
 from deepagents_temporal.redaction import register_secret_values
-
-
-class McpConfigurationError(ValueError):
-    """The worker cannot connect as the entry says (a ${VAR} that is not set)."""
-
-
-class McpUnreachableError(RuntimeError):
-    """The server could not be started, reached or asked (its connection failed)."""
-
-
-class McpServerError(RuntimeError):
-    """The server answered with a JSON-RPC error: asking again will not help."""
 
 
 def resolve(text: str, server: McpServerSpec, field: str) -> str:
