@@ -84,6 +84,8 @@ def _default_text(name: str, field: object) -> str:
         return f"`{int(default)}`"
     if isinstance(default, list):
         return f"`{','.join(map(str, default))}`" if default else "none"
+    if isinstance(default, dict) and not default:
+        return "unset"
     return f"`{default}`"
 
 

@@ -160,7 +160,10 @@ async def show(run_id: str) -> int:
         children = await pgstore.list_runs(pool, limit=100, parent_run_id=run_id)
         say(f"run id:   {run.run_id}")
         say(f"status:   {run.status.value}{' - ' + run.error if run.error else ''}")
-        say(f"profile:  {run.profile}, agent {run.agent}, duration {_duration(run)}")
+        if run.profile:
+            say(f"profile:  {run.profile}, agent {run.agent}, duration {_duration(run)}")
+        else:  # a workflow that is not an agent (a report, a document): its type says what ran
+            say(f"workflow: {run.workflow_name}, duration {_duration(run)}")
         cost = "" if run.cost_usd is None else f", cost {cost_text(run.cost_usd)}"
         say(f"models:   {', '.join(run.models_used) or '-'}; tokens {run.total_tokens or 0:,}{cost}")
         say(f"request:  {run.request}")

@@ -87,6 +87,10 @@ async def test_upload_and_report_print_keys_checksums_figures_and_links(
     again_result = await _cli(settings, "result", run_id)
     assert again_result.returncode == 0, again_result.stdout + again_result.stderr
     assert "rows: 18 (14 valid, 4 invalid)" in again_result.stdout and "report.xlsx" in again_result.stdout
+    # `show` names the workflow that ran, not an empty profile.
+    shown = await _cli(settings, "show", run_id)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "workflow: ReportingWorkflow" in shown.stdout and "profile:  None" not in shown.stdout
 
     # The same inputs without a narrative: no model call.
     asked = len(llm.requests)
