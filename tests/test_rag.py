@@ -154,12 +154,14 @@ async def indexed(pool: asyncpg.Pool) -> str:
     return collection
 
 
-async def _rag_run(client: Client, settings: Settings, llm: ScriptedLLM, collection: str) -> tuple[str, str]:
-    """A rag run asked QUESTION: (what search_documents told the model, the answer)."""
-    request = f"{QUESTION} ({collection})"
+async def _rag_run(
+    client: Client, settings: Settings, llm: ScriptedLLM, collection: str, question: str = QUESTION
+) -> tuple[str, str]:
+    """A rag run asked ``question``: (what search_documents told the model, the answer)."""
+    request = f"{question} ({collection})"
     llm.add_rule(
         lambda r: request in r.first_user_text and r.turn == 0,
-        Reply.tool_calls([("search_documents", {"query": QUESTION, "collection": collection, "k": 3})]),
+        Reply.tool_calls([("search_documents", {"query": question, "collection": collection, "k": 3})]),
         times=1,
     )
     handle = await start_run(client, settings, request, profile="rag")
@@ -208,6 +210,28 @@ async def test_keyword_search_answers_with_citations_that_resolve(
         " WHERE d.collection = $1 AND c.embedding IS NOT NULL",
         indexed,
     )
+
+
+async def test_the_example_documents_answer_the_readme_question(
+    client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM, pool: asyncpg.Pool
+) -> None:
+    collection = _collection()
+    done = _index(settings, str(ROOT / "examples/rag/docs"), "--collection", collection)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 added" in done.stdout
+    _, answer = await _rag_run(client, settings, llm, collection, "How long do I have to return a damaged item?")
+    assert "returned within 30 days of delivery" in answer and "(returns.md)" in answer
+    await _assert_citations_resolve(pool, collection, answer)
+
+
+async def test_a_question_over_documents_is_routed_to_the_rag_profile(
+    client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM
+) -> None:
+    handle = await start_run(
+        client, settings, "Answer from the indexed documents: when is phone support open?", profile=None
+    )
+    result: AgentResult = await handle.result()
+    assert result.agent == "researcher"  # the rag profile's supervisor answered
 
 
 @pytest.fixture
