@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.server
 import io
+import ipaddress
 import json
 import threading
 import time
@@ -22,6 +23,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from deepagents_temporal.digest import sha256_hex
+from deepagents_temporal.fetch import FetchLimits, FetchRefused, fetch
+from deepagents_temporal.fetch.guard import why_blocked
 from deepagents_temporal.schema import AgentResult
 from deepagents_temporal.services import s3_client
 from deepagents_temporal.settings import Settings
@@ -65,6 +68,13 @@ class _Site(http.server.BaseHTTPRequestHandler):
             status, kind, body = routes[self.path]
             self.send_response(status)
             self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif self.path == "/host":
+            body = f"Host: {self.headers.get('Host')}".encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -240,3 +250,36 @@ async def test_a_fetch_request_is_routed_to_the_fetch_profile(
     assert result.agent == "fetcher"  # the fetch profile's supervisor answered
     assert "title: Harbour tides" in result.answer
     assert any(a.key.endswith("/tides.html") for a in result.artifacts)
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("127.0.0.1", "a loopback address"),
+        ("::1", "a loopback address"),
+        ("::ffff:127.0.0.1", "a loopback address"),
+        ("169.254.169.254", "a link-local address"),  # cloud metadata services
+        ("fe80::1", "a link-local address"),
+        ("10.1.2.3", "a private address"),
+        ("192.168.0.10", "a private address"),
+        ("fd00::1", "a private address"),
+        ("224.0.0.1", "a multicast address"),
+        ("0.0.0.0", "an unspecified address"),
+        ("100.64.0.1", "not a public address"),  # carrier-grade NAT
+        ("93.184.215.14", None),
+        ("2606:4700:4700::1111", None),
+    ],
+)
+def test_only_public_addresses_pass_the_guard(address: str, reason: str | None) -> None:
+    assert why_blocked(ipaddress.ip_address(address)) == reason
+
+
+async def test_an_allowed_name_is_fetched_from_its_checked_address_with_its_host_header(site: str) -> None:
+    port = site.rsplit(":", 1)[1]
+    limits = FetchLimits(max_bytes=MAX_BYTES, timeout_seconds=TIMEOUT, max_redirects=0, allowed_hosts=("localhost",))
+    fetched = await fetch(f"http://localhost:{port}/host", limits)
+    assert fetched.data.decode() == f"Host: localhost:{port}"
+    with pytest.raises(FetchRefused, match="redirects more than 0 times"):
+        await fetch(f"http://localhost:{port}/moved", limits)
+    with pytest.raises(FetchRefused, match=r"127\.0\.0\.1 is a loopback address"):
+        await fetch(f"http://127.0.0.1:{port}/host", limits)

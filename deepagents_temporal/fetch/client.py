@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from deepagents_temporal.fetch.guard import FetchRefused, FetchUnavailable, check_url, checked_address
+from deepagents_temporal.fetch.guard import Address, FetchRefused, FetchUnavailable, check_url, checked_addresses
 
 REDIRECTS = (301, 302, 303, 307, 308)
 USER_AGENT = "deepagents-temporal fetch_url (+https://github.com/)"
@@ -57,8 +57,8 @@ async def _follow(target: httpx.URL, limits: FetchLimits) -> Fetched:
     # trust_env=False: no proxy from the environment could reach what the guard refused.
     async with httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=limits.timeout_seconds) as client:
         while True:
-            address = await checked_address(target, limits.allowed_hosts)
-            response = await _send(client, target, str(address))
+            addresses = await checked_addresses(target, limits.allowed_hosts)
+            response = await _send(client, target, addresses)
             try:
                 if response.status_code in REDIRECTS:
                     location = response.headers.get("location")
@@ -86,17 +86,26 @@ async def _follow(target: httpx.URL, limits: FetchLimits) -> Fetched:
             )
 
 
-async def _send(client: httpx.AsyncClient, target: httpx.URL, address: str) -> httpx.Response:
-    """The request for ``target``, sent to ``address``."""
+async def _send(client: httpx.AsyncClient, target: httpx.URL, addresses: list[Address]) -> httpx.Response:
+    """The request for ``target``, sent to the first of the checked ``addresses`` that takes
+    the connection (a host with an IPv6 address this machine cannot reach still works)."""
     headers = {"Host": target.netloc.decode("ascii"), "User-Agent": USER_AGENT, "Accept": "*/*"}
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-    request = client.build_request("GET", target.copy_with(host=address), headers=headers, extensions=extensions)
-    try:
-        return await client.send(request, stream=True)
-    except httpx.TimeoutException:
-        raise FetchUnavailable(f"{target.host} did not answer in time") from None
-    except httpx.TransportError as err:
-        raise FetchUnavailable(f"cannot reach {target.host} ({type(err).__name__}: {err})") from None
+    for i, address in enumerate(addresses):
+        request = client.build_request(
+            "GET", target.copy_with(host=str(address)), headers=headers, extensions=extensions
+        )
+        try:
+            return await client.send(request, stream=True)
+        except httpx.ConnectError as err:
+            if i + 1 < len(addresses):
+                continue
+            raise FetchUnavailable(f"cannot reach {target.host} ({type(err).__name__}: {err})") from None
+        except httpx.TimeoutException:
+            raise FetchUnavailable(f"{target.host} did not answer in time") from None
+        except httpx.TransportError as err:
+            raise FetchUnavailable(f"cannot reach {target.host} ({type(err).__name__}: {err})") from None
+    raise AssertionError("resolve() returns at least one address")
 
 
 async def _body(response: httpx.Response, target: httpx.URL, max_bytes: int) -> bytes:

@@ -90,9 +90,9 @@ async def resolve(host: str, port: int) -> list[Address]:
     return found
 
 
-async def checked_address(url: httpx.URL, allowed: Iterable[str]) -> Address:
-    """The address to connect to for ``url``: every one the host has must be public,
-    unless the host is allowed by name."""
+async def checked_addresses(url: httpx.URL, allowed: Iterable[str]) -> list[Address]:
+    """The addresses to connect to for ``url``, in the resolver's order: every one the
+    host has must be public, unless the host is allowed by name."""
     host = url.host
     port = url.port or (443 if url.scheme == "https" else 80)
     addresses = await resolve(host, port)
@@ -105,4 +105,4 @@ async def checked_address(url: httpx.URL, allowed: Iterable[str]) -> Address:
                     f"{shown} is {reason}; fetch_url reaches public addresses only "
                     "(a worker's DEEPAGENT_FETCH_ALLOW can list hosts to allow)"
                 )
-    return addresses[0]
+    return addresses
