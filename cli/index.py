@@ -143,7 +143,8 @@ async def _index_all(pool: asyncpg.Pool, collection: str, sources: list[Source],
                 problems.append(f"{source.shown}: {_reason(err)}")
             else:
                 results.append(indexed)
-                say(f"{indexed.outcome} {source.shown}: {indexed.chunks} chunks (document {indexed.document_id})")
+                chunks = f"{indexed.chunks} chunk{'' if indexed.chunks == 1 else 's'}"
+                say(f"{indexed.outcome} {source.shown}: {chunks} (document {indexed.document_id})")
             progress.advance(task)
     return _done(results, problems, collection)
 

@@ -26,7 +26,8 @@ def demo_rag(req: ChatRequest) -> Reply:
         return Reply.text(f"The indexed documents do not answer this. ({results[-1].content.splitlines()[0]})")
     lines = []
     for passage_id, name, text in found[:CITED]:
-        flat = " ".join(text.split())
+        # Headings are not statements: the first sentence of the passage's prose.
+        flat = " ".join(" ".join(line for line in text.splitlines() if not line.startswith("#")).split())
         sentence = _SENTENCE.match(flat)
         lines.append(f"- {(sentence.group(1) if sentence else flat[:200]).strip()} [{passage_id}] ({name})")
     return Reply.text("From the indexed documents:\n" + "\n".join(lines))

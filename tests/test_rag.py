@@ -141,7 +141,7 @@ async def test_index_documents_already_in_the_bucket(settings: Settings, pool: a
     s3.put_object(settings.s3_bucket, f"uploads/{name}", io.BytesIO(data), len(data))
     done = _index(settings, "--from-uploads", name, "--collection", collection)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"added uploads/{name}: 1 chunks" in done.stdout
+    assert f"added uploads/{name}: 1 chunk (document " in done.stdout
     rows = await _rows(pool, collection)
     assert [(r[1], r[5]) for r in rows] == [(f"uploads/{name}", data.decode())]
 
