@@ -155,20 +155,28 @@ async def indexed(pool: asyncpg.Pool) -> str:
 
 
 async def _rag_run(
-    client: Client, settings: Settings, llm: ScriptedLLM, collection: str, question: str = QUESTION
+    client: Client,
+    settings: Settings,
+    llm: ScriptedLLM,
+    collection: str,
+    question: str = QUESTION,
+    also: tuple[dict, ...] = (),
 ) -> tuple[str, str]:
-    """A rag run asked ``question``: (what search_documents told the model, the answer)."""
+    """A rag run asked ``question``: (what search_documents told the model, the answer).
+    ``also``: arguments of more search_documents calls made first in the same turn."""
     request = f"{question} ({collection})"
+    calls = [*also, {"query": question, "collection": collection, "k": 3}]
     llm.add_rule(
         lambda r: request in r.first_user_text and r.turn == 0,
-        Reply.tool_calls([("search_documents", {"query": question, "collection": collection, "k": 3})]),
+        Reply.tool_calls([("search_documents", args, f"call{i}") for i, args in enumerate(calls)]),
         times=1,
     )
     handle = await start_run(client, settings, request, profile="rag")
     result: AgentResult = await handle.result()
     final = next(r.request for r in llm.requests if request in r.request.first_user_text and r.request.turn == 1)
-    told = next(m["content"] for m in final.messages if m.get("role") == "tool")
-    return told, result.answer
+    told = {m["tool_call_id"]: m["content"] for m in final.messages if m.get("role") == "tool"}
+    # The offline demo answers from the last search's passages.
+    return "\n\n".join(told[f"call{i}"] for i in range(len(calls))), result.answer
 
 
 async def _assert_citations_resolve(pool: asyncpg.Pool, collection: str, answer: str) -> None:
@@ -196,12 +204,20 @@ async def _assert_citations_resolve(pool: asyncpg.Pool, collection: str, answer:
 async def test_keyword_search_answers_with_citations_that_resolve(
     client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM, pool: asyncpg.Pool, indexed: str
 ) -> None:
-    told, answer = await _rag_run(client, settings, llm, indexed)
-    assert f"passages from collection {indexed!r} (keyword search)" in told
+    unknown = f"nothing-{indexed}"
+    told, answer = await _rag_run(
+        client, settings, llm, indexed, also=({"query": QUESTION, "collection": unknown}, {"query": "", "k": 99})
+    )
+    errors, bad_args, found = told.split("\n\n", 2)
+    assert errors.startswith(f"Error: collection {unknown!r} has no documents; indexed collections: ")
+    assert indexed in errors and "(index with `starter.py index PATH... --collection NAME`)" in errors
+    assert bad_args.startswith("Error: invalid arguments for search_documents: query: String should have at least")
+    assert "k: Input should be less than or equal to 20" in bad_args
+    assert f"passages from collection {indexed!r} (keyword search)" in found
     refunds = await pool.fetchval(
         "SELECT document_id FROM rag_documents WHERE collection = $1 AND name = 'refunds.md'", indexed
     )
-    assert told.split("\n")[2].startswith(f"[{refunds}:1] refunds.md (chunk 1 of 1")
+    assert found.split("\n")[2].startswith(f"[{refunds}:1] refunds.md (chunk 1 of 1")
     assert "Damaged items can be returned within 30 days" in answer
     await _assert_citations_resolve(pool, indexed, answer)
     # Without DEEPAGENT_EMBEDDINGS_MODEL nothing is embedded.
