@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+import openai
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from deepagents_temporal.conversation import ConversationStore
 from deepagents_temporal.rag.embeddings import embed_pending, make_embeddings
@@ -23,6 +25,9 @@ from deepagents_temporal.rag.search import CANDIDATES, fuse, keyword_search, res
 from deepagents_temporal.schema import CustomToolInput, Message, ToolOutput
 from deepagents_temporal.settings import Settings
 from deepagents_temporal.tools import SearchDocumentsArgs, ToolArgumentError, parse_args
+
+# Answers of the embeddings endpoint that another attempt would get again.
+REFUSALS = (400, 401, 403, 404, 422)
 
 
 class RagActivities:
@@ -52,10 +57,21 @@ class RagActivities:
         rankings = [await keyword_search(self._pool, parsed.query, collection, CANDIDATES)]
         mode = "keyword"
         if self._embeddings is not None:
-            embedded = await embed_pending(self._pool, self._embeddings, collection, lambda n: activity.heartbeat(n))
+            try:
+                embedded = await embed_pending(self._pool, self._embeddings, collection, activity.heartbeat)
+                vector = await self._embeddings.aembed_query(parsed.query)
+            except openai.APIStatusError as err:
+                if err.status_code not in REFUSALS:
+                    raise
+                # A wrong model name or key heals with no retry: tried once, the model is told.
+                raise ApplicationError(
+                    f"the embeddings model {self._embeddings.model!r} refused the request "
+                    f"(HTTP {err.status_code}: {err.message}); check DEEPAGENT_EMBEDDINGS_MODEL on the workers",
+                    type="EmbeddingsRefused",
+                    non_retryable=True,
+                ) from None
             if embedded:
                 activity.logger.info("embedded %d chunks of collection %s", embedded, collection)
-            vector = await self._embeddings.aembed_query(parsed.query)
             rankings.append(await vector_search(self._pool, vector, self._embeddings.model, collection, CANDIDATES))
             mode = "hybrid"
         # One ranking keeps its own scores (ts_rank_cd); two are fused.

@@ -447,6 +447,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body = json.loads(raw.decode("utf-8")) if raw.strip() else None
         except (UnicodeDecodeError, ValueError):
             body = None
+        model = body.get("model") if isinstance(body, dict) else None
+        if isinstance(model, str) and self.llm._is_unknown(model):
+            self._send_error(404, model_missing_message(model), code="model_not_found", param="model")
+            return
         status, answer = embeddings_response(body)
         if status == 200:
             inputs = body["input"]

@@ -280,6 +280,19 @@ async def test_hybrid_search_embeds_chunks_and_fuses_rankings(
     assert await vector_column_type(pool) == "vector"
 
 
+async def test_an_embeddings_model_that_refuses_is_told_to_the_model_at_once(
+    client: Client, settings: Settings, pool: asyncpg.Pool, llm: ScriptedLLM, indexed: str
+) -> None:
+    llm.unknown_model("missing-embed")
+    missing = settings.model_copy(update={"deepagent_embeddings_model": "missing-embed"})
+    async with await build_worker(client, missing, pool):
+        told, _ = await _rag_run(client, settings, llm, indexed)
+    assert told.startswith(
+        "Error: tool search_documents failed: the embeddings model 'missing-embed' refused the request (HTTP 404: "
+    )
+    assert told.endswith("check DEEPAGENT_EMBEDDINGS_MODEL on the workers")
+
+
 @pytest.fixture
 async def plain_pool(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     """A database whose owner may not create extensions: migration 0004 gives it real[] embeddings."""

@@ -26,10 +26,12 @@ def make_embeddings(settings: Settings, timeout_seconds: float = 60.0) -> OpenAI
     """The embeddings client, or None when embeddings are off."""
     if not settings.deepagent_embeddings_model:
         return None
+    key = settings.openai_api_key
     return OpenAIEmbeddings(
         model=settings.deepagent_embeddings_model,
         base_url=settings.openai_base_url,
-        api_key=settings.openai_api_key,
+        # As for the chat model: a local server (Ollama, vLLM) may need no key.
+        api_key=key.get_secret_value() if key else "not-needed",
         check_embedding_ctx_length=False,
         # Temporal retries the activity; the client's own retries would hide an outage.
         max_retries=0,
