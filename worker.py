@@ -38,12 +38,14 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker, WorkflowRunner
 
 from activities.custom_tools import CustomToolActivities
+from activities.fetch import FetchActivities
 from activities.files import FileActivities
 from activities.graph_agent import GraphActivities
 from activities.keepalive import HeartbeatKeepalive
 from activities.mcp_tools import McpActivities
 from activities.model import ModelActivities
 from activities.profiles import ProfileActivities
+from activities.rag import RagActivities
 from activities.records import RecordActivities
 from activities.reporting import ReportActivities
 from deepagents_temporal import pgstore, tracing
@@ -85,10 +87,13 @@ def io_activities(
     reports: ReportActivities,
     mcp: McpActivities,
     graphs: GraphActivities,
+    fetch: FetchActivities,
+    rag: RagActivities,
 ) -> list[Callable[..., object]]:
     """The activities of the main task queue: files, deliverables, logs, PostgreSQL rows,
     the run's profile, each custom tool (an activity of its own, ``tool:<name>``), the report steps,
-    the MCP servers' tools (``list_mcp_tools``, ``mcp_tool``) and graph sub-agents (``run_graph``)."""
+    the MCP servers' tools (``list_mcp_tools``, ``mcp_tool``), graph sub-agents (``run_graph``)
+    and the built-in ``fetch_url`` and ``search_documents`` tools."""
     return [
         files.file_tool,
         files.save_deliverable,
@@ -106,6 +111,8 @@ def io_activities(
         mcp.list_mcp_tools,
         mcp.mcp_tool,
         graphs.run_graph,
+        fetch.fetch_url,
+        rag.search_documents,
     ]
 
 
@@ -197,7 +204,17 @@ async def build_worker(
         mcp = McpActivities(conversations)
         graphs = GraphActivities(catalog.graphs)
         main_activities = [
-            *io_activities(files, records, profiles, custom_tools, reports, mcp, graphs),
+            *io_activities(
+                files,
+                records,
+                profiles,
+                custom_tools,
+                reports,
+                mcp,
+                graphs,
+                FetchActivities(s3, settings.s3_bucket, conversations, settings),
+                RagActivities(pool, conversations, settings),
+            ),
             models.call_model,
         ]
     built: list[Worker] = []

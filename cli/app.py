@@ -22,7 +22,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from cli import approve, cancel, codec_server, database, dev, inspect, profiles, query_list, run, upload
+from cli import approve, cancel, codec_server, database, dev, index, inspect, profiles, query_list, run, upload
 from cli import report as reporting
 from cli.console import say
 from deepagents_temporal import pgstore
@@ -208,6 +208,29 @@ def upload_command(
 ) -> None:
     """put a data file (CSV, XLSX, JSON) in uploads/, or a template in templates/; prints its key and sha256"""
     _execute(ctx, upload.upload(path, name=name, template=template))
+
+
+@app.command("index")
+def index_command(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="PATH",
+            help="files or folders (recursively) to index; with --from-uploads, names under uploads/",
+            show_default=False,
+        ),
+    ] = None,
+    collection: Annotated[
+        str, typer.Option(metavar="NAME", help="the collection the documents go to (search_documents' collection)")
+    ] = "default",
+    from_uploads: Annotated[
+        bool,
+        typer.Option("--from-uploads", help="index objects under uploads/ in the bucket (all of them without names)"),
+    ] = False,
+) -> None:
+    """index documents (text, Markdown, HTML, PDF, DOCX) for search_documents and the rag profile (idempotent)"""
+    _execute(ctx, index.index(paths or [], collection=collection, from_uploads=from_uploads))
 
 
 @app.command("report")

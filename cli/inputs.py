@@ -60,3 +60,35 @@ class Bucket:
             len(data),
             content_type=content_type,
         )
+
+    async def get(self, key: str) -> bytes | None:
+        """The object's bytes, or None when there is no such object."""
+
+        def get() -> bytes | None:
+            try:
+                response = self._client.get_object(self._settings.s3_bucket, key)
+            except S3Error as err:
+                if is_missing(err) or err.code == "NoSuchBucket":
+                    return None
+                raise
+            try:
+                return response.read()
+            finally:
+                response.close()
+                response.release_conn()
+
+        return await self._call(get)
+
+    async def keys(self, prefix: str) -> list[str]:
+        """The keys of the objects under ``prefix``, sorted (none when the bucket is missing)."""
+
+        def keys() -> list[str]:
+            try:
+                found = self._client.list_objects(self._settings.s3_bucket, prefix=prefix, recursive=True)
+                return sorted(o.object_name for o in found if o.object_name and not o.object_name.endswith("/"))
+            except S3Error as err:
+                if err.code == "NoSuchBucket":
+                    return []
+                raise
+
+        return await self._call(keys)

@@ -152,7 +152,35 @@ class Settings(BaseSettings):
         "unset = tracing off",
     )
 
-    @field_validator("deepagent_fallback_models", "deepagent_profiles", "deepagent_tool_modules", mode="before")
+    # fetch_url (deepagents_temporal/fetch/): the bounds of one fetch, read by the workers.
+    deepagent_fetch_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="hosts fetch_url may reach even at private, loopback or link-local addresses "
+        "(comma-separated names or IPs, matched exactly); unset: only public addresses",
+    )
+    deepagent_fetch_max_bytes: int = Field(
+        default=10_000_000, ge=1, description="largest page or file fetch_url brings in (bytes)"
+    )
+    deepagent_fetch_timeout: float = Field(
+        default=30.0, gt=0, le=600, description="seconds one fetch_url attempt may take, redirects included"
+    )
+    deepagent_fetch_max_redirects: int = Field(
+        default=5, ge=0, le=20, description="redirects fetch_url follows (each hop's address checked again)"
+    )
+    # RAG (deepagents_temporal/rag/): embeddings make search hybrid.
+    deepagent_embeddings_model: str | None = Field(
+        default=None,
+        description="embeddings model (same OPENAI_BASE_URL and key as the chat model): chunks are embedded by "
+        "the workers and search_documents is hybrid; unset: keyword search only",
+    )
+
+    @field_validator(
+        "deepagent_fallback_models",
+        "deepagent_profiles",
+        "deepagent_tool_modules",
+        "deepagent_fetch_allow",
+        mode="before",
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):

@@ -62,6 +62,16 @@ class GrepArgs(_Args):
     glob: str | None = None
 
 
+class FetchUrlArgs(_Args):
+    url: str = Field(min_length=1, max_length=4000)
+
+
+class SearchDocumentsArgs(_Args):
+    query: str = Field(min_length=1, max_length=2000)
+    k: int = Field(default=5, ge=1, le=20)
+    collection: str | None = Field(default=None, min_length=1, max_length=100)
+
+
 ARG_MODELS: dict[str, type[_Args]] = {
     "write_todos": WriteTodosArgs,
     "task": TaskArgs,
@@ -71,6 +81,8 @@ ARG_MODELS: dict[str, type[_Args]] = {
     "edit_file": EditFileArgs,
     "glob": GlobArgs,
     "grep": GrepArgs,
+    "fetch_url": FetchUrlArgs,
+    "search_documents": SearchDocumentsArgs,
 }
 
 _FILE_AREAS = (
@@ -110,6 +122,28 @@ _FILE_TOOL_DOCS: dict[str, tuple[str, dict[str, Any], list[str]]] = {
         "(path) and a glob of file names. " + _FILE_AREAS,
         {"pattern": {"type": "string"}, "path": {"type": "string"}, "glob": {"type": "string"}},
         ["pattern"],
+    ),
+}
+
+
+# The built-in tools that are activities of their own: description, properties, required.
+_ACTIVITY_TOOL_DOCS: dict[str, tuple[str, dict[str, Any], list[str]]] = {
+    "fetch_url": (
+        "Fetch a web page or file (http or https URL) into your files under /fetched/: returns where it was "
+        "saved, its type, size, sha256, title and the start of its text (HTML, PDF, DOCX and text are "
+        "converted; read_file the .txt it names for the rest). Private and local addresses are refused.",
+        {"url": {"type": "string", "description": "the http(s) URL to fetch"}},
+        ["url"],
+    ),
+    "search_documents": (
+        "Search the indexed documents (starter.py index) for passages about a query. Returns the best "
+        "passages, each with its id [doc:chunk], its document and its position; cite the ids you use.",
+        {
+            "query": {"type": "string", "description": "what to look for, in words"},
+            "k": {"type": "integer", "description": "how many passages (1-20, default 5)"},
+            "collection": {"type": "string", "description": "the collection to search (default: default)"},
+        },
+        ["query"],
     ),
 }
 
@@ -202,6 +236,11 @@ def tool_schemas(profile: Profile, agent: AgentSpec) -> list[dict[str, Any]]:
         elif name in profile.custom_tools:
             custom = profile.custom_tools[name]
             schemas.append(_function(name, custom.description, custom.parameters))
+        elif name in _ACTIVITY_TOOL_DOCS:
+            description, properties, required = _ACTIVITY_TOOL_DOCS[name]
+            schemas.append(
+                _function(name, description, {"type": "object", "properties": properties, "required": required})
+            )
         else:
             raise ValueError(f"agent {agent.name!r} lists unknown tool {name!r}")
     return schemas

@@ -13,6 +13,8 @@ retried or replayed model call gets the same answer.
   offered), then answer with them.
 * Report narrative (the reporting workflow's fixed instruction): a few
   sentences read off the figures it is sent (``demo_narrative``).
+* An agent offered ``fetch_url`` or ``search_documents`` (the ``fetch`` and
+  ``rag`` profiles): ``demo_fetch`` and ``demo_rag``.
 
 Who the specialists are comes from the profile (``demo_specialists``); what
 they write comes from ``demo_documents``.
@@ -32,7 +34,9 @@ from scripted_llm.demo_documents import (
     scenarios_markdown,
     strategy_markdown,
 )
+from scripted_llm.demo_fetch import demo_fetch, is_fetch_request
 from scripted_llm.demo_narrative import demo_narrative, is_narrative_request
+from scripted_llm.demo_rag import demo_rag, is_rag_request
 from scripted_llm.demo_router import demo_route, is_routing_request
 from scripted_llm.demo_specialists import DEMO_SPECIALISTS, specialty_of
 from scripted_llm.demo_text import human_list, one_line, subject_of
@@ -57,6 +61,10 @@ def demo_brain(req: ChatRequest) -> Reply:
             return demo_route(req)
         if is_narrative_request(req):
             return demo_narrative(req)
+        if is_fetch_request(req):
+            return demo_fetch(req)
+        if is_rag_request(req):
+            return demo_rag(req)
         if "task" in req.tool_names:
             return _demo_supervisor(req)
         return _demo_specialist(req)

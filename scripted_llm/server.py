@@ -9,8 +9,9 @@ still-connected client: the handler watches the socket while it delays and
 marks a record completed just before its last bytes are written.
 
 Endpoints: ``POST /v1/chat/completions`` (plain and ``stream: true`` SSE, with
-a usage chunk when ``stream_options.include_usage``), ``GET /v1/models`` and
-``GET /v1/models/{id}``. Anything else gets an OpenAI-shaped error body.
+a usage chunk when ``stream_options.include_usage``), ``POST /v1/embeddings``
+(``scripted_llm/embeddings.py``), ``GET /v1/models`` and ``GET /v1/models/{id}``.
+Anything else gets an OpenAI-shaped error body.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from urllib.parse import unquote, urlsplit
 from deepagents_temporal.digest import sha256_hex
 from scripted_llm.chat_request import ChatRequest
 from scripted_llm.demo_brain import demo_brain
+from scripted_llm.embeddings import embeddings_response
 from scripted_llm.openai_format import (
     completion_body,
     error_body,
@@ -83,6 +85,8 @@ class ScriptedLLM:
         self._unknown: set[str] = set()
         self._records: list[RequestRecord] = []
         self._seen_models: list[str] = []
+        # Texts sent to /v1/embeddings, in order (never cleared by clear()).
+        self.embedded_texts: list[str] = []
         self._seq = 0
         self._server: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -383,6 +387,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 if self.command == "POST":
                     self._chat_completions(raw)
                     return
+            elif path in ("/v1/embeddings", "/embeddings"):
+                if self.command == "POST":
+                    self._embeddings(raw)
+                    return
             elif path in ("/v1/models", "/models") and self.command == "GET":
                 self._send_json(200, {"object": "list", "data": [model_object(n) for n in self.llm._listed_models()]})
                 return
@@ -431,6 +439,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if len(data) != length:
             raise ValueError("truncated body")
         return data
+
+    # -- embeddings -------------------------------------------------------- #
+
+    def _embeddings(self, raw: bytes) -> None:
+        try:
+            body = json.loads(raw.decode("utf-8")) if raw.strip() else None
+        except (UnicodeDecodeError, ValueError):
+            body = None
+        model = body.get("model") if isinstance(body, dict) else None
+        if isinstance(model, str) and self.llm._is_unknown(model):
+            self._send_error(404, model_missing_message(model), code="model_not_found", param="model")
+            return
+        status, answer = embeddings_response(body)
+        if status == 200:
+            inputs = body["input"]
+            with self.llm._cond:
+                self.llm.embedded_texts.extend([inputs] if isinstance(inputs, str) else inputs)
+        self._send_json(status, answer)
 
     # -- chat completions -------------------------------------------------- #
 

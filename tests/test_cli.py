@@ -241,9 +241,10 @@ async def test_bad_input_gets_a_clear_error(settings: Settings) -> None:
 
 # Each command (as typed after starter.py) and the options its --help must name.
 _COMMAND_OPTIONS = {
-    "": ["--verbose", "run", "status", "result", "list", "show", "db", "dev", "upload", "report"],
+    "": ["--verbose", "run", "status", "result", "list", "show", "db", "dev", "upload", "report", "index"],
     "run": ["REQUEST", "--profile", "--max-steps", "--user", "--with-worker"],
     "upload": ["PATH", "--as", "--template"],
+    "index": ["PATH", "--collection", "--from-uploads"],
     "report": ["--template", "--data", "--type", "--no-narrative", "--with-worker", "--model-timeout"],
     "status": ["ID"],
     "result": ["ID"],

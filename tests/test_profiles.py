@@ -195,7 +195,7 @@ async def test_profiles_list_show_and_check(tmp_path: Path) -> None:
     assert f"{tmp_path / 'broken.yaml'}: subagents[0].tools[0]: unknown tool 'read_fil'" in bad.stdout
     assert "Traceback" not in bad.stdout + bad.stderr
     assert unknown.returncode == 2
-    assert "unknown profile 'nope'; available profiles: qa, research" in unknown.stdout
+    assert "unknown profile 'nope'; available profiles: fetch, qa, rag, research" in unknown.stdout
 
 
 async def test_general_purpose_sub_agent_gets_the_supervisors_tools(

@@ -267,10 +267,28 @@ def test_invalid_json_unknown_path_and_bad_request_shape(server: ScriptedLLM) ->
     )
     status, body = raw_post(server, "/v1/chat/completions", json.dumps({"model": "m", "messages": "hi"}).encode())
     assert status == 400 and body["error"]["param"] == "messages"
-    status, body = raw_post(server, "/v1/embeddings", b"{}")
+    status, body = raw_post(server, "/v1/audio/speech", b"{}")
     assert status == 404 and body["error"]["code"] == "unknown_url"
+    status, body = raw_post(server, "/v1/embeddings", b"{}")
+    assert status == 400 and "model" in body["error"]["message"]
     # Only chat-completion calls are logged, malformed ones included.
     assert [r.status for r in server.requests] == [400, 400]
+
+
+def test_embeddings_are_deterministic_and_near_for_shared_words(server: ScriptedLLM) -> None:
+    # The real client, which asks for base64 by default, as the workers call it.
+    from langchain_openai import OpenAIEmbeddings
+
+    client = OpenAIEmbeddings(
+        model="any-embed", base_url=server.base_url, api_key="sk-test", check_embedding_ctx_length=False
+    )
+    refund, refunds_again, shipping = client.embed_documents(
+        ["Damaged items are refunded", "Refunds for damaged items", "Orders ship on Monday"]
+    )
+    assert client.embed_query("Damaged items are refunded") == refund
+    cosine = lambda a, b: sum(x * y for x, y in zip(a, b, strict=True))  # noqa: E731 - vectors have length 1
+    assert cosine(refund, refunds_again) >= 0.5 > cosine(refund, shipping)  # two of four words shared, then none
+    assert len(refund) == 256
 
 
 def test_failing_brain_is_a_500_not_a_dead_server() -> None:

@@ -37,6 +37,8 @@ IO_ACTIVITIES = {
     "report_compute_figures",
     "report_write_xlsx",
     "report_write_summary",
+    "fetch_url",
+    "search_documents",
 }
 
 

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from deepagents_temporal.mcp import McpToolSpec, granted
     from deepagents_temporal.pgstore.records import DecisionKind, RunRecord, RunStatus
     from deepagents_temporal.profiles import (
+        ACTIVITY_TOOLS,
         FILE_TOOLS,
         WORKFLOW_TOOLS,
         AgentSpec,
@@ -80,7 +81,7 @@ with workflow.unsafe.imports_passed_through():
         ToolOutput,
     )
     from deepagents_temporal.tools import TaskArgs, ToolArgumentError, WriteTodosArgs, parse_args, tool_schemas
-    from workflows import mcp_tools
+    from workflows import activity_tools, mcp_tools
     from workflows.approvals import ApprovalGate
     from workflows.bookkeeping import MAX_RECORDED_SUMMARY, RunBookkeeping
     from workflows.budget import EXCEEDED_DETAIL, TokenBudget
@@ -645,7 +646,8 @@ class AgentWorkflow:
         if call.name in mcp:
             return await self._mcp_tool(call, mcp[call.name], context)
         custom = context.profile.custom_tools
-        if call.name not in context.spec.tools or call.name not in (*WORKFLOW_TOOLS, *FILE_TOOLS, *custom):
+        known = (*WORKFLOW_TOOLS, *FILE_TOOLS, *custom, *ACTIVITY_TOOLS)
+        if call.name not in context.spec.tools or call.name not in known:
             available = ", ".join(context.spec.tools) or "none"
             return self._tool_error(f"unknown tool {call.name!r}; available tools: {available}")
         # File and custom tools are validated by their activity: large arguments never enter the workflow.
@@ -653,6 +655,9 @@ class AgentWorkflow:
             return await self._file_tool(call, context)
         if call.name in custom:
             return await self._custom_tool(call, custom[call.name], context)
+        # No patch needed: a run's profile could not list these before they existed.
+        if call.name in ACTIVITY_TOOLS:
+            return await self._activity_tool(call, context)
         try:
             args = parse_args(call.name, call.args)
         except ToolArgumentError as err:
@@ -712,6 +717,29 @@ class AgentWorkflow:
             attempts = ""
             if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
                 attempts = f" after {tool.retries + 1} attempts"
+            return self._tool_error(f"tool {call.name} failed{attempts}: {innermost_failure_message(err)}")
+        self._event("error" if output.error else "tool", output.summary)
+        for artifact in output.artifacts:
+            self._add_artifact(artifact)
+        return output.message
+
+    async def _activity_tool(self, call: ToolCall, context: AgentContext) -> Message | str:
+        """fetch_url and search_documents (workflows/activity_tools.py)."""
+        request = CustomToolInput(
+            run_id=self._run_id,
+            agent=context.spec.name,
+            call=call,
+            profile=context.profile.name,
+            user_id=context.user_id,
+        )
+        try:
+            output = await activity_tools.call_tool(request, f"{context.spec.name}: {call.name}")
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            attempts = ""
+            if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+                attempts = f" after {activity_tools.ACTIVITY_TOOLS[call.name].attempts} attempts"
             return self._tool_error(f"tool {call.name} failed{attempts}: {innermost_failure_message(err)}")
         self._event("error" if output.error else "tool", output.summary)
         for artifact in output.artifacts:

@@ -15,6 +15,7 @@ from deepagents_temporal.profiles.library import (
     load_profiles,
 )
 from deepagents_temporal.profiles.spec import (
+    ACTIVITY_TOOLS,
     APPROVAL_CHOICES,
     BUILTIN_TOOLS,
     FILE_TOOLS,
@@ -30,6 +31,7 @@ from deepagents_temporal.profiles.spec import (
 )
 
 __all__ = [
+    "ACTIVITY_TOOLS",
     "APPROVAL_CHOICES",
     "BUILTIN_TOOLS",
     "DEFAULT_PROFILE",

@@ -20,7 +20,9 @@ from deepagents_temporal.mcp.spec import McpServerSpec, McpToolSpec
 FILE_TOOLS = ("ls", "read_file", "write_file", "edit_file", "glob", "grep")
 # Handled by the workflow itself rather than by an activity.
 WORKFLOW_TOOLS = ("write_todos", "task")
-BUILTIN_TOOLS = (*WORKFLOW_TOOLS, *FILE_TOOLS)
+# Built-in tools that are each an activity of their own (activities/fetch.py, activities/rag.py).
+ACTIVITY_TOOLS = ("fetch_url", "search_documents")
+BUILTIN_TOOLS = (*WORKFLOW_TOOLS, *FILE_TOOLS, *ACTIVITY_TOOLS)
 
 GENERAL_PURPOSE = "general-purpose"
 
