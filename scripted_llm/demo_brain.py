@@ -13,6 +13,10 @@ retried or replayed model call gets the same answer.
   offered), then answer with them.
 * Report narrative (the reporting workflow's fixed instruction): a few
   sentences read off the figures it is sent (``demo_narrative``).
+* Document section (offered ``section_notes``): a summary and quoted facts
+  read off the section (``demo_document_notes``).
+* Onboarding (offered ``record_fields``): ``Label: value`` lines of the
+  client's documents (``demo_onboarding``).
 
 Who the specialists are comes from the profile (``demo_specialists``); what
 they write comes from ``demo_documents``.
@@ -24,6 +28,7 @@ import logging
 import re
 
 from scripted_llm.chat_request import ChatRequest, ToolCall, canonical_json, text_of, tool_calls_in, tool_results_in
+from scripted_llm.demo_document_notes import demo_section_notes, is_section_notes_request
 from scripted_llm.demo_documents import (
     KIND_TITLES,
     SpecialistAnswer,
@@ -33,6 +38,7 @@ from scripted_llm.demo_documents import (
     strategy_markdown,
 )
 from scripted_llm.demo_narrative import demo_narrative, is_narrative_request
+from scripted_llm.demo_onboarding import demo_onboarding, is_onboarding_request
 from scripted_llm.demo_router import demo_route, is_routing_request
 from scripted_llm.demo_specialists import DEMO_SPECIALISTS, specialty_of
 from scripted_llm.demo_text import human_list, one_line, subject_of
@@ -57,6 +63,10 @@ def demo_brain(req: ChatRequest) -> Reply:
             return demo_route(req)
         if is_narrative_request(req):
             return demo_narrative(req)
+        if is_section_notes_request(req):
+            return demo_section_notes(req)
+        if is_onboarding_request(req):
+            return demo_onboarding(req)
         if "task" in req.tool_names:
             return _demo_supervisor(req)
         return _demo_specialist(req)
