@@ -19,11 +19,12 @@ from temporalio.worker import Worker
 
 from deepagents_temporal.documents.notes import NOTES_TOOL, normalized
 from deepagents_temporal.documents.sections import MAX_SECTIONS, split_sections
+from deepagents_temporal.schema import AgentResult
 from deepagents_temporal.services import s3_client
 from deepagents_temporal.settings import Settings
 from scripted_llm import Reply, ScriptedLLM
 from tests.document_inputs import HANDBOOK, start_document, upload_document
-from tests.helpers import failure_message, history_text
+from tests.helpers import failure_message, history_text, start_run
 from tests.report_inputs import keys, read
 
 # What the parent's history may hold per section, and apart from them (bytes).
@@ -165,3 +166,21 @@ async def test_a_document_it_cannot_read_fails_the_run_naming_it(
     message = failure_message(failed.value)
     assert problem in message and document.rsplit("/", 1)[-1] in message
     assert keys(s3, settings.s3_bucket, f"reports/{handle.id}/") == []
+
+
+async def test_a_request_about_a_document_is_routed_to_the_document_workflow(
+    client: Client, settings: Settings, worker: Worker, s3: Minio
+) -> None:
+    """The offline demo router (the scripted model's default brain) picks the document workflow by its
+    description and takes the document's name from the request."""
+    name = upload_document(s3, settings, HANDBOOK)
+    request = f"Summarise the uploaded document {name} section by section and extract its key facts"
+    handle = await start_run(client, settings, request, profile=None)
+    result: AgentResult = await handle.result()
+
+    assert result.agent == "document" and result.children == [f"{handle.id}/document"]
+    assert f"uploads/{name} (markdown): 6 sections summarised" in result.answer
+    assert {f"reports/{handle.id}/summary.md", f"reports/{handle.id}/facts.json"} <= {a.key for a in result.artifacts}
+    # Its sections are grandchildren, named after the document workflow.
+    child = await client.get_workflow_handle(f"{handle.id}/document/section-1").describe()
+    assert child.status.name == "COMPLETED"

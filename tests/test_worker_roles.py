@@ -37,6 +37,14 @@ IO_ACTIVITIES = {
     "report_compute_figures",
     "report_write_xlsx",
     "report_write_summary",
+    "document_split",
+    "document_section_prompt",
+    "document_section_notes",
+    "document_write_outputs",
+    "onboarding_load_checklist",
+    "onboarding_read_documents",
+    "onboarding_check_fields",
+    "onboarding_write_outputs",
 }
 
 
