@@ -1,9 +1,10 @@
 """`supply`: give a waiting onboarding run the fields it is missing (its ``supply_fields`` update).
 
 Without values it lists what the run waits for (its ``missing_fields``
-query). Each value is checked by the run as the extracted ones were: an
-unknown field or an invalid value is refused with the reason and the run
-goes on waiting (exit 1). When nothing required is missing any more, the run
+query); a routed run's id stands for its onboarding child
+(``<run id>/onboarding``). Each value is checked by the run as the extracted
+ones were: an unknown field or an invalid value is refused with the reason
+and the run goes on waiting (exit 1). When nothing required is missing any more, the run
 finishes and this command follows it to its end, printing the outcome.
 """
 
@@ -54,8 +55,14 @@ async def supply(run_id: str, pairs: list[str], *, by: str | None) -> int:
             say(f"error: no run {run_id} in namespace {services.settings.temporal_namespace}")
             return 2
         if description.workflow_type != ONBOARDING_WORKFLOW_NAME:
-            say(f"error: run {run_id} is a {description.workflow_type}, not an onboarding run")
-            return 2
+            # A routed run: its onboarding is the child `<run id>/onboarding`.
+            routed = services.client.get_workflow_handle(f"{run_id}/onboarding")
+            try:
+                description = await routed.describe()
+            except RPCError:
+                say(f"error: run {run_id} is a {description.workflow_type}, not an onboarding run")
+                return 2
+            handle, run_id = routed, routed.id
         if description.status != WorkflowExecutionStatus.RUNNING:
             status = description.status.name if description.status else "ended"
             say(f"error: run {run_id} has ended ({status}): `python starter.py result {run_id}` prints its outcome")
