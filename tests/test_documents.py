@@ -184,3 +184,33 @@ async def test_a_request_about_a_document_is_routed_to_the_document_workflow(
     # Its sections are grandchildren, named after the document workflow.
     child = await client.get_workflow_handle(f"{handle.id}/document/section-1").describe()
     assert child.status.name == "COMPLETED"
+
+
+async def test_a_section_whose_models_fail_is_listed_and_the_others_are_kept(
+    client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM, s3: Minio, pool: asyncpg.Pool
+) -> None:
+    name = upload_document(s3, settings, HANDBOOK)
+    llm.add_rule(
+        lambda r: NOTES_TOOL in r.tool_names and r.last_user_text.startswith("Section 2: Booking"),
+        Reply.error(400, "this request is refused"),
+    )
+    handle = await start_document(client, settings, name)
+    result = await handle.result()
+
+    [failed] = result.sections_failed
+    assert failed.n == 2 and "this request is refused" in (failed.error or "")
+    summary = read(s3, settings.s3_bucket, f"reports/{handle.id}/summary.md").decode()
+    assert "## 2. Booking\n\n_No summary: " in summary and "## 3. Flights\n\nEconomy class" in summary
+    facts = json.loads(read(s3, settings.s3_bucket, f"reports/{handle.id}/facts.json"))
+    assert [s["status"] for s in facts["sections"]] == ["completed", "failed", *["completed"] * 4]
+    assert 2 not in {f["section"] for f in facts["facts"]}
+    row = await pool.fetchrow("SELECT status, error FROM runs WHERE run_id = $1", f"{handle.id}/section-2")
+    assert row["status"] == "FAILED" and "this request is refused" in row["error"]
+
+    # Every section failing fails the run, saying why.
+    llm.add_rule(lambda r: NOTES_TOOL in r.tool_names, Reply.error(400, "nothing is accepted"))
+    handle = await start_document(client, settings, upload_document(s3, settings, HANDBOOK))
+    with pytest.raises(WorkflowFailureError) as every:
+        await handle.result()
+    assert "no section could be summarised; section 1:" in failure_message(every.value)
+    assert "nothing is accepted" in failure_message(every.value)

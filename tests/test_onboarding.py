@@ -27,7 +27,7 @@ from deepagents_temporal.schema import AgentResult
 from deepagents_temporal.services import s3_client
 from deepagents_temporal.settings import Settings
 from tests.document_inputs import EXAMPLES, start_onboarding, upload_client
-from tests.helpers import failure_message, start_run
+from tests.helpers import failure_message, history_text, start_run
 from tests.report_inputs import read
 
 ACME = {
@@ -82,6 +82,10 @@ async def test_a_complete_client_is_onboarded_with_every_source(
         "| Registration number (`registration_number`) | yes | found | DE482913 | certificate_of_incorporation.md:"
         in report
     )
+    # The documents' text stays in the bucket: only values, sources and quotes are in history.
+    history = await history_text(client, handle.id)
+    assert "registered at the commercial register of Munich" not in history
+    assert "Leopoldstrasse 21" not in history
     row = await pool.fetchrow("SELECT status, workflow_name FROM runs WHERE run_id = $1", handle.id)
     assert dict(row) == {"status": "COMPLETED", "workflow_name": "OnboardingWorkflow"}
 

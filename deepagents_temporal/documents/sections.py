@@ -46,7 +46,9 @@ def split_sections(text: str, section_chars: int = SECTION_CHARS, max_sections: 
         for n, part in enumerate(parts, start=1):
             title = section.title if len(parts) == 1 else f"{section.title} (part {n})"
             sections.append(Section(title=_clip_title(title), text=part))
-    if len(sections) > max_sections:
+    # Pieces cut at boundaries are not full: merging with a growing bound keeps the promise.
+    while len(sections) > max_sections:
+        bound += max(bound // 4, 1)
         sections = _merged(sections, bound)
     return sections
 
