@@ -16,7 +16,7 @@ from deepagents_temporal.onboarding.extraction import RECORD_FIELDS_TOOL
 from scripted_llm.chat_request import ChatRequest
 from scripted_llm.script import Reply
 
-_FIELD = re.compile(r"^- (\w+) \([^)]*\): (.+?)(?:\. .*)?$", re.MULTILINE)
+_FIELD = re.compile(r"^- (\w+) \(.*?\): (.+?)(?:\. .*)?$", re.MULTILINE)
 _DOCUMENT = re.compile(r"^=== document: (.+) ===$", re.MULTILINE)
 
 
