@@ -41,6 +41,7 @@ from cli import report as reporting
 from cli.console import say
 from deepagents_temporal import pgstore
 from deepagents_temporal.documents.schema import MAX_FANOUT
+from deepagents_temporal.onboarding.schema import MAX_WAIT_SECONDS
 from deepagents_temporal.reports.schema import DEFAULT_REPORT_TYPE
 from deepagents_temporal.reports.types import REPORT_TYPES
 from deepagents_temporal.service_errors import debug_requested, report
@@ -318,6 +319,7 @@ def onboard_command(
         float | None,
         typer.Option(
             min=0,
+            max=MAX_WAIT_SECONDS,
             metavar="SECONDS",
             help="how long the run waits for missing fields before it ends listing them; 0: no wait "
             "(default: the workers' DEEPAGENT_ONBOARDING_WAIT, a day)",

@@ -156,8 +156,9 @@ class Settings(BaseSettings):
     deepagent_onboarding_wait: float = Field(
         default=86_400.0,
         ge=0,
+        le=366 * 86_400,
         description="read by the workers: seconds an onboarding run waits for missing fields to be supplied "
-        "(`supply`) before it ends listing them; 0 = no wait",
+        "(`supply`) before it ends listing them; 0 = no wait; at most a year",
     )
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None,

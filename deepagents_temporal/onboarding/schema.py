@@ -28,6 +28,9 @@ SUPPLY_FIELDS_UPDATE = "supply_fields"
 FieldType = Literal["string", "integer", "number", "date", "email", "boolean"]
 FieldState = Literal["found", "missing", "invalid", "supplied"]
 QUOTE_CHARS = 300
+# The longest wait for missing fields (a year): a timer beyond what Python's timedelta holds would fail
+# the workflow task on every attempt, leaving the run RUNNING.
+MAX_WAIT_SECONDS = 366 * 86_400
 
 
 class FieldSpec(BaseModel):
@@ -84,7 +87,7 @@ class OnboardingInput(BaseModel):
     client: str
     run_id: str | None = None
     # Seconds to wait for missing fields; None = the workers' DEEPAGENT_ONBOARDING_WAIT; 0 = no wait.
-    wait_seconds: float | None = Field(default=None, ge=0)
+    wait_seconds: float | None = Field(default=None, ge=0, le=MAX_WAIT_SECONDS)
     model_chain: list[str] = Field(default_factory=list)
     model_timeout_seconds: float = Field(default=120.0, gt=0)
 
@@ -99,7 +102,7 @@ class ChecklistInfo(BaseModel):
     sha256: str
     checklist: Checklist
     # The worker's DEEPAGENT_ONBOARDING_WAIT (the input's, when it gives one, wins).
-    wait_seconds: float
+    wait_seconds: float = Field(ge=0, le=MAX_WAIT_SECONDS)
 
 
 class DocumentsStep(BaseModel):
