@@ -38,12 +38,14 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker, WorkflowRunner
 
 from activities.custom_tools import CustomToolActivities
+from activities.documents import DocumentActivities
 from activities.fetch import FetchActivities
 from activities.files import FileActivities
 from activities.graph_agent import GraphActivities
 from activities.keepalive import HeartbeatKeepalive
 from activities.mcp_tools import McpActivities
 from activities.model import ModelActivities
+from activities.onboarding import OnboardingActivities
 from activities.profiles import ProfileActivities
 from activities.rag import RagActivities
 from activities.records import RecordActivities
@@ -66,10 +68,20 @@ from deepagents_temporal.service_errors import (
 from deepagents_temporal.services import connect, hard_exit, open_database, s3_client, temporal_runtime
 from deepagents_temporal.settings import Settings, WorkerRole, load_settings
 from workflows.agent import AgentWorkflow
+from workflows.document import DocumentWorkflow
+from workflows.document_section import DocumentSectionWorkflow
 from workflows.graph_agent import GraphAgentWorkflow
+from workflows.onboarding import OnboardingWorkflow
 from workflows.reporting import ReportingWorkflow
 
-WORKFLOWS: list[type] = [AgentWorkflow, ReportingWorkflow, GraphAgentWorkflow]
+WORKFLOWS: list[type] = [
+    AgentWorkflow,
+    ReportingWorkflow,
+    GraphAgentWorkflow,
+    DocumentWorkflow,
+    DocumentSectionWorkflow,
+    OnboardingWorkflow,
+]
 # Workflow-task errors that never heal by retrying: they fail the run with
 # their reason instead of leaving it RUNNING. (Payloads over Temporal's size
 # limit cannot arise: ExternalStorage moves anything over 128 KB to S3.)
@@ -113,6 +125,20 @@ def io_activities(
         graphs.run_graph,
         fetch.fetch_url,
         rag.search_documents,
+    ]
+
+
+def document_activities(documents: DocumentActivities, onboarding: OnboardingActivities) -> list[Callable[..., object]]:
+    """Also on the main task queue: the document workflow's steps and the onboarding workflow's."""
+    return [
+        documents.split,
+        documents.section_prompt,
+        documents.section_notes,
+        documents.write_outputs,
+        onboarding.load_checklist,
+        onboarding.read_documents,
+        onboarding.check_fields,
+        onboarding.write_outputs,
     ]
 
 
@@ -203,6 +229,8 @@ async def build_worker(
         reports = ReportActivities(s3, settings.s3_bucket)
         mcp = McpActivities(conversations)
         graphs = GraphActivities(catalog.graphs)
+        documents = DocumentActivities(s3, settings.s3_bucket, conversations, settings.deepagent_document_fanout)
+        onboarding = OnboardingActivities(s3, settings.s3_bucket, conversations, settings.deepagent_onboarding_wait)
         main_activities = [
             *io_activities(
                 files,
@@ -215,6 +243,7 @@ async def build_worker(
                 FetchActivities(s3, settings.s3_bucket, conversations, settings),
                 RagActivities(pool, conversations, settings),
             ),
+            *document_activities(documents, onboarding),
             models.call_model,
         ]
     built: list[Worker] = []

@@ -22,10 +22,27 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from cli import approve, cancel, codec_server, database, dev, index, inspect, profiles, query_list, run, upload
+from cli import (
+    approve,
+    cancel,
+    codec_server,
+    database,
+    dev,
+    document,
+    index,
+    inspect,
+    onboard,
+    profiles,
+    query_list,
+    run,
+    supply,
+    upload,
+)
 from cli import report as reporting
 from cli.console import say
 from deepagents_temporal import pgstore
+from deepagents_temporal.documents.schema import MAX_FANOUT
+from deepagents_temporal.onboarding.schema import MAX_WAIT_SECONDS
 from deepagents_temporal.reports.schema import DEFAULT_REPORT_TYPE
 from deepagents_temporal.reports.types import REPORT_TYPES
 from deepagents_temporal.service_errors import debug_requested, report
@@ -203,10 +220,15 @@ def upload_command(
         str | None, typer.Option("--as", metavar="NAME", help="its name in the bucket (default: the file's)")
     ] = None,
     template: Annotated[
-        bool, typer.Option("--template", help="a report template (.xlsx): goes to templates/ instead of uploads/")
+        bool,
+        typer.Option(
+            "--template",
+            help="a report template (.xlsx) or onboarding checklist (.yaml, .yml, .xlsx): goes to templates/ "
+            "instead of uploads/",
+        ),
     ] = False,
 ) -> None:
-    """put a data file (CSV, XLSX, JSON) in uploads/, or a template in templates/; prints its key and sha256"""
+    """put a data file or document in uploads/, or a template or checklist in templates/; prints its key and sha256"""
     _execute(ctx, upload.upload(path, name=name, template=template))
 
 
@@ -270,6 +292,100 @@ def report_command(
             model_timeout=model_timeout,
         ),
     )
+
+
+@app.command("document")
+def document_command(
+    ctx: typer.Context,
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="the document's name in uploads/ (.txt, .md, .html, .docx, .pdf)")
+    ],
+    fanout: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_FANOUT,
+            metavar="N",
+            help="sections summarised at once (default: the workers' DEEPAGENT_DOCUMENT_FANOUT, 4)",
+            show_default=False,
+        ),
+    ] = None,
+    with_worker: Annotated[
+        bool, typer.Option("--with-worker", help="also run a worker in this process when TEMPORAL_ADDRESS is set")
+    ] = False,
+    model_timeout: Annotated[
+        float | None,
+        typer.Option(
+            parser=_model_timeout,
+            metavar="SECONDS",
+            help="per model request (default: DEEPAGENT_MODEL_TIMEOUT, 60)",
+        ),
+    ] = None,
+) -> None:
+    """summarise an uploaded document section by section and extract its key facts (summary.md, facts.json)"""
+    _execute(ctx, document.document(name, fanout=fanout, with_worker=with_worker, model_timeout=model_timeout))
+
+
+@app.command("onboard")
+def onboard_command(
+    ctx: typer.Context,
+    checklist: Annotated[
+        str,
+        typer.Option(
+            metavar="NAME", help="the checklist's name in templates/ (.yaml, .yml, .xlsx)", show_default=False
+        ),
+    ],
+    client: Annotated[
+        str,
+        typer.Option(metavar="FOLDER", help="the client's folder in uploads/ (e.g. clients/acme)", show_default=False),
+    ],
+    wait: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            max=MAX_WAIT_SECONDS,
+            metavar="SECONDS",
+            help="how long the run waits for missing fields before it ends listing them; 0: no wait "
+            "(default: the workers' DEEPAGENT_ONBOARDING_WAIT, a day)",
+            show_default=False,
+        ),
+    ] = None,
+    with_worker: Annotated[
+        bool, typer.Option("--with-worker", help="also run a worker in this process when TEMPORAL_ADDRESS is set")
+    ] = False,
+    model_timeout: Annotated[
+        float | None,
+        typer.Option(
+            parser=_model_timeout,
+            metavar="SECONDS",
+            help="per model request (default: DEEPAGENT_MODEL_TIMEOUT, 60)",
+        ),
+    ] = None,
+) -> None:
+    """onboard a client from their documents against a checklist; follows it until it ends or waits for fields"""
+    _execute(
+        ctx,
+        onboard.onboard(
+            checklist=checklist, client=client, wait=wait, with_worker=with_worker, model_timeout=model_timeout
+        ),
+    )
+
+
+@app.command("supply")
+def supply_command(
+    ctx: typer.Context,
+    run_id: RunId,
+    values: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="FIELD=VALUE...", help="the fields to supply; none: list what the run waits for"),
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(metavar="NAME", help="who supplies them (recorded; default: a person)", show_default=False),
+    ] = None,
+) -> None:
+    """give a waiting onboarding run its missing fields (validated; refused with the reason); follows it to its end"""
+    _execute(ctx, supply.supply(run_id, values or [], by=by))
 
 
 @app.command("status")

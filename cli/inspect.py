@@ -13,12 +13,16 @@ from temporalio.client import WorkflowExecutionDescription, WorkflowExecutionSta
 from temporalio.service import RPCError, RPCStatusCode
 
 from cli.console import say
+from cli.document import document_outcome
+from cli.onboard import onboarding_outcome
 from cli.reconnect import TemporalLink
 from cli.report import report_outcome
 from cli.results import cost_text, report_result
 from cli.services import Origin, Services, open_database_only, open_services, workflow_pollers
 from cli.waits import retries
 from deepagents_temporal import pgstore
+from deepagents_temporal.documents.schema import DOCUMENT_WORKFLOW_NAME
+from deepagents_temporal.onboarding.schema import ONBOARDING_WORKFLOW_NAME
 from deepagents_temporal.reports.schema import REPORT_WORKFLOW_NAME
 from deepagents_temporal.schema import Progress
 from deepagents_temporal.service_errors import SERVICE_EXIT_CODE, temporal_error
@@ -120,6 +124,10 @@ async def result(run_id: str) -> int:
         link = TemporalLink(services.settings.temporal_address or "")
         if description.workflow_type == REPORT_WORKFLOW_NAME:
             return await report_outcome(services, handle, link)
+        if description.workflow_type == DOCUMENT_WORKFLOW_NAME:
+            return await document_outcome(services, handle, link)
+        if description.workflow_type == ONBOARDING_WORKFLOW_NAME:
+            return await onboarding_outcome(services, handle, link)
         return await report_result(services, handle, link)
 
 

@@ -1,9 +1,11 @@
-"""`upload`: put a data file in the bucket's ``uploads/`` (or a report template in ``templates/``).
+"""`upload`: put a data file or a document in the bucket's ``uploads/`` (or a report template or an
+onboarding checklist in ``templates/``).
 
 Prints the object's key and sha256, which the report's summary.json records
-for its inputs. A name the bucket layout cannot take, a missing file, a data
-file of a format the reports cannot read or a template that is not an .xlsx
-workbook is refused before anything is sent (exit 2).
+for its inputs. A name the bucket layout cannot take, a missing file, a file
+of a format neither the reports nor the document readers take, a template
+that is not an .xlsx workbook or a checklist that does not check out is
+refused before anything is sent (exit 2).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from cli.inputs import Bucket
 from cli.services import open_services
 from deepagents_temporal import s3
 from deepagents_temporal.digest import sha256_hex
+from deepagents_temporal.documents.convert import SUPPORTED, UnsupportedDocument, document_kind
 from deepagents_temporal.reports.parsing import DataFileError, data_format
 from deepagents_temporal.settings import load_settings
 
@@ -39,9 +42,20 @@ async def upload(path: str, *, name: str | None, template: bool) -> int:
     except ValueError as err:
         return _refused(f"{err} (give another name with --as NAME)")
     data = file.read_bytes()
-    if template:
+    if template and key.lower().endswith((".yaml", ".yml")):
+        # An onboarding checklist: checked now, so a typo is found before a run.
+        from deepagents_temporal.onboarding.checklist import ChecklistError, parse
+
+        try:
+            parse(key, data)
+        except ChecklistError as err:
+            return _refused(f"{path}: {err}")
+        content_type = "application/yaml"
+    elif template:
         if not key.lower().endswith(".xlsx"):
-            return _refused(f"a template is an .xlsx workbook; {name!r} is not named like one")
+            return _refused(
+                f"a template is an .xlsx workbook (or a .yaml onboarding checklist); {name!r} is not named like one"
+            )
         from deepagents_temporal.reports.workbook import TemplateError, open_template
 
         try:
@@ -53,7 +67,11 @@ async def upload(path: str, *, name: str | None, template: bool) -> int:
         try:
             data_format(key)
         except DataFileError as err:
-            return _refused(f"{name}: {err}")
+            # Not a data file: a document (for `document`, `onboard`) will do.
+            try:
+                document_kind(key)
+            except UnsupportedDocument:
+                return _refused(f"{name}: {err}; documents: {SUPPORTED}")
         content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
     async with open_services(load_settings(), "upload") as services:
         bucket = Bucket(services.settings)

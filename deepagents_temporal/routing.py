@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from deepagents_temporal.documents.route import DOCUMENT_ROUTE
+from deepagents_temporal.onboarding.route import ONBOARDING_ROUTE
 from deepagents_temporal.reports.route import REPORT_ROUTE
 from deepagents_temporal.routable import RoutableWorkflow
 from deepagents_temporal.schema import Message, ToolCall
@@ -53,7 +55,9 @@ class RouteChoice(BaseModel):
 
 # Every workflow the router may choose, by the name the model sees. Registering
 # one is adding its entry here; the router itself does not change.
-ROUTABLE_WORKFLOWS: dict[str, RoutableWorkflow] = {route.name: route for route in (REPORT_ROUTE,)}
+ROUTABLE_WORKFLOWS: dict[str, RoutableWorkflow] = {
+    route.name: route for route in (REPORT_ROUTE, DOCUMENT_ROUTE, ONBOARDING_ROUTE)
+}
 
 
 def route_tool(options: list[RouteOption]) -> dict[str, Any]:

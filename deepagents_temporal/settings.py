@@ -146,6 +146,20 @@ class Settings(BaseSettings):
     deepagent_metrics_host: str = Field(
         default="0.0.0.0", description="address the metrics port listens on (127.0.0.1: this machine only)"
     )
+    deepagent_document_fanout: int = Field(
+        default=4,
+        ge=1,
+        le=32,
+        description="read by the workers: sections of a document run (`document`) summarised at once, "
+        "each a child workflow",
+    )
+    deepagent_onboarding_wait: float = Field(
+        default=86_400.0,
+        ge=0,
+        le=366 * 86_400,
+        description="read by the workers: seconds an onboarding run waits for missing fields to be supplied "
+        "(`supply`) before it ends listing them; 0 = no wait; at most a year",
+    )
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None,
         description="OTLP/HTTP collector (e.g. http://collector:4318): traces of every run are sent there; "

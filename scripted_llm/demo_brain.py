@@ -15,6 +15,10 @@ retried or replayed model call gets the same answer.
   sentences read off the figures it is sent (``demo_narrative``).
 * An agent offered ``fetch_url`` or ``search_documents`` (the ``fetch`` and
   ``rag`` profiles): ``demo_fetch`` and ``demo_rag``.
+* Document section (offered ``section_notes``): a summary and quoted facts
+  read off the section (``demo_document_notes``).
+* Onboarding (offered ``record_fields``): ``Label: value`` lines of the
+  client's documents (``demo_onboarding``).
 
 Who the specialists are comes from the profile (``demo_specialists``); what
 they write comes from ``demo_documents``.
@@ -26,6 +30,7 @@ import logging
 import re
 
 from scripted_llm.chat_request import ChatRequest, ToolCall, canonical_json, text_of, tool_calls_in, tool_results_in
+from scripted_llm.demo_document_notes import demo_section_notes, is_section_notes_request
 from scripted_llm.demo_documents import (
     KIND_TITLES,
     SpecialistAnswer,
@@ -36,6 +41,7 @@ from scripted_llm.demo_documents import (
 )
 from scripted_llm.demo_fetch import demo_fetch, is_fetch_request
 from scripted_llm.demo_narrative import demo_narrative, is_narrative_request
+from scripted_llm.demo_onboarding import demo_onboarding, is_onboarding_request
 from scripted_llm.demo_rag import demo_rag, is_rag_request
 from scripted_llm.demo_router import demo_route, is_routing_request
 from scripted_llm.demo_specialists import DEMO_SPECIALISTS, specialty_of
@@ -65,6 +71,10 @@ def demo_brain(req: ChatRequest) -> Reply:
             return demo_fetch(req)
         if is_rag_request(req):
             return demo_rag(req)
+        if is_section_notes_request(req):
+            return demo_section_notes(req)
+        if is_onboarding_request(req):
+            return demo_onboarding(req)
         if "task" in req.tool_names:
             return _demo_supervisor(req)
         return _demo_specialist(req)

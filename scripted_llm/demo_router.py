@@ -41,7 +41,8 @@ def demo_route(req: ChatRequest) -> Reply:
 
 def _arguments_for(target: str, req: ChatRequest) -> dict[str, str]:
     """A workflow's inputs as the request names them: ``key=value`` words, else
-    files by their kind (an .xlsx after "template" is the template, another file the data)."""
+    files by their kind (an .xlsx after "template" is the template, another file the data;
+    a .pdf, .docx, .md, .html or .txt the document; a .yaml the checklist) and the word after "client"."""
     listed = re.search(rf"^- {re.escape(target)} \(workflow\): .+\n  arguments: (.+)$", req.system_prompt, re.MULTILINE)
     if not listed:
         return {}
@@ -57,4 +58,14 @@ def _arguments_for(target: str, req: ChatRequest) -> dict[str, str]:
         data = next((f for f in files if f != found.get("template")), None)
         if data:
             found["data"] = data
+    # The document and onboarding workflows: a document by its kind, a checklist, the word after "client".
+    document = re.search(r"[\w./-]+\.(?:pdf|docx|md|markdown|html?|txt)\b", text)
+    if "document" in names and "document" not in found and document:
+        found["document"] = document.group(0)
+    checklist = re.search(r"[\w./-]+\.(?:ya?ml|xlsx)\b", text)
+    if "checklist" in names and "checklist" not in found and checklist:
+        found["checklist"] = checklist.group(0)
+    client = re.search(r"\bclient (?:folder )?([\w./-]+)", text)
+    if "client" in names and "client" not in found and client:
+        found["client"] = client.group(1).rstrip(".")
     return {key: value for key, value in found.items() if key in names}

@@ -102,9 +102,10 @@ async def test_upload_and_report_print_keys_checksums_figures_and_links(
 async def test_bad_input_is_refused_before_anything_starts(settings: Settings, s3: Minio) -> None:
     missing = await _cli(settings, "upload", "no/such/file.csv")
     assert missing.returncode == 2 and "error: no such file: no/such/file.csv" in missing.stdout
-    text = await _cli(settings, "upload", str(ROOT / "README.md"))
+    # A Markdown file is a document now (`document`, `onboard`); a Python file is neither kind.
+    text = await _cli(settings, "upload", str(ROOT / "starter.py"))
     assert text.returncode == 2
-    assert "README.md: unsupported format ('.md'): use a .csv, .xlsx or .json file" in text.stdout
+    assert "starter.py: unsupported format ('.py'): use a .csv, .xlsx or .json file" in text.stdout
     not_xlsx = await _cli(settings, "upload", str(EXAMPLE / "sales.csv"), "--template")
     assert not_xlsx.returncode == 2 and "a template is an .xlsx workbook" in not_xlsx.stdout
 

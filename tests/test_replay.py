@@ -14,6 +14,7 @@ for the reporting workflow) and keeps the older sets.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -21,10 +22,17 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer, Worker
 
+from deepagents_temporal.onboarding.schema import (
+    MISSING_FIELDS_QUERY,
+    SUPPLY_FIELDS_UPDATE,
+    MissingFields,
+    SupplyFields,
+)
 from deepagents_temporal.schema import AgentResult
 from deepagents_temporal.services import data_converter, s3_client
 from deepagents_temporal.settings import Settings
 from scripted_llm import Reply, ScriptedLLM
+from tests.document_inputs import HANDBOOK, start_document, start_onboarding, upload_client, upload_document
 from tests.helpers import start_run
 from tests.report_inputs import SALES_CSV, narrates, start_report, upload_inputs
 from worker import WORKFLOWS
@@ -92,6 +100,33 @@ async def test_a_fresh_report_history_replays(
     _keep(histories, "_report")
 
 
+async def _record_document_and_onboarding(client: Client, settings: Settings) -> list[WorkflowHistory]:
+    """A document run (parent and a section child) and an onboarding run that waits and gets a field supplied."""
+    s3 = s3_client(settings)
+    document = await start_document(client, settings, upload_document(s3, settings, HANDBOOK), fanout=2)
+    await document.result()
+    checklist, folder = upload_client(s3, settings, "globex")
+    onboarding = await start_onboarding(client, settings, checklist, folder, wait_seconds=600)
+    while not (await onboarding.query(MISSING_FIELDS_QUERY, result_type=MissingFields)).waiting:
+        await asyncio.sleep(0.2)
+    values = {"registration_number": "GB771234", "incorporation_date": "2011-03-12", "contact_email": "a@b.example"}
+    await onboarding.execute_update(SUPPLY_FIELDS_UPDATE, SupplyFields(values=values), result_type=str)
+    await onboarding.result()
+    return [
+        await document.fetch_history(),
+        await client.get_workflow_handle(f"{document.id}/section-1").fetch_history(),
+        await onboarding.fetch_history(),
+    ]
+
+
+async def test_fresh_document_and_onboarding_histories_replay(
+    client: Client, settings: Settings, worker: Worker
+) -> None:
+    histories = await _record_document_and_onboarding(client, settings)
+    await _assert_replays(settings, histories)
+    _keep(histories, "_documents")
+
+
 async def test_a_routed_run_replays(client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM) -> None:
     handle = await start_run(client, settings, profile=None)
     result: AgentResult = await handle.result()
@@ -108,6 +143,7 @@ async def test_committed_histories_replay(settings: Settings) -> None:
     files = sorted(HISTORIES.glob("*.json"))
     assert files, f"no recorded histories in {HISTORIES}"
     assert list(HISTORIES.glob("*_report_*.json")), "no committed history of the reporting workflow"
+    assert list(HISTORIES.glob("*_documents_*.json")), "no committed history of the document and onboarding workflows"
     histories = []
     for path in files:
         record = json.loads(path.read_text())

@@ -39,6 +39,14 @@ IO_ACTIVITIES = {
     "report_write_summary",
     "fetch_url",
     "search_documents",
+    "document_split",
+    "document_section_prompt",
+    "document_section_notes",
+    "document_write_outputs",
+    "onboarding_load_checklist",
+    "onboarding_read_documents",
+    "onboarding_check_fields",
+    "onboarding_write_outputs",
 }
 
 
