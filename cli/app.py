@@ -22,7 +22,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from cli import approve, cancel, codec_server, database, dev, inspect, profiles, query_list, run, upload
+from cli import approve, cancel, codec_server, database, dev, inspect, profiles, query_list, run, upload, watch
 from cli import report as reporting
 from cli.console import say
 from deepagents_temporal import pgstore
@@ -42,7 +42,7 @@ DESCRIPTION = (
     "or one it starts for its own duration (Temporal dev server with web UI, an S3 server and PostgreSQL, "
     "all on loopback, data kept under ~/.local/share/deepagents-temporal); `run` adds an in-process worker "
     "to a stack it started. Without OPENAI_API_KEY and OPENAI_BASE_URL that worker talks to the offline demo "
-    "model. status, result, list and show only read: they never run a worker.\n\n"
+    "model. status, result, watch, list and show only read: they never run a worker.\n\n"
     "Exit codes: 0 done (a run COMPLETED), 1 the run failed (or an unexpected error), 2 a bad option or "
     "setting, 3 a service cannot be used (down, refusing the credentials), 130 interrupted."
 )
@@ -259,6 +259,13 @@ def status_command(ctx: typer.Context, run_id: RunId) -> None:
 def result_command(ctx: typer.Context, run_id: RunId) -> None:
     """wait for a run's end and print its answer (exit 0 when COMPLETED)"""
     _execute(ctx, inspect.result(run_id))
+
+
+@app.command("watch")
+def watch_command(ctx: typer.Context, run_id: RunId) -> None:
+    """attach to a running run started anywhere and follow it live: todos, sub-agents, model calls, the models'
+    text as it is written; ends with the run (exit as `result`); Ctrl-C detaches, the run goes on"""
+    _execute(ctx, watch.watch(run_id))
 
 
 @app.command("dev")

@@ -119,7 +119,8 @@ def stream_chunks(request: ChatRequest, reply: Reply) -> Iterator[dict]:
                     ]
                 }
             )
-            for piece in _split_fixed(args, 24):
+            # Small pieces, as a model streams them; fewer for megabyte arguments.
+            for piece in _split_fixed(args, max(24, len(args) // 200)):
                 yield chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
         yield chunk({}, "tool_calls" if calls else "stop")
         if include_usage:
