@@ -263,8 +263,7 @@ def result_command(ctx: typer.Context, run_id: RunId) -> None:
 
 @app.command("watch")
 def watch_command(ctx: typer.Context, run_id: RunId) -> None:
-    """attach to a running run started anywhere and follow it live: todos, sub-agents, model calls, the models'
-    text as it is written; ends with the run (exit as `result`); Ctrl-C detaches, the run goes on"""
+    """follow any run live (todos, sub-agents, model calls, text as written) to its end, exit as `result`"""
     _execute(ctx, watch.watch(run_id))
 
 

@@ -253,7 +253,12 @@ def render_panel(watcher: RunWatcher, recent: list[Text]) -> Panel:
     if watcher.children:
         parts.append(Text("\nsub-agents", style="bold"))
         parts.append(_children_table(watcher))
-    writing = [call for call in watcher.board.calls.values() if not call.ended]
+    # An attempt that failed sent no end: its agent's next call or its end closes it.
+    writing = [
+        call
+        for workflow_id, call in watcher.board.calls.items()
+        if not call.ended and not (workflow_id in watcher.latest and watcher.latest[workflow_id].done)
+    ]
     if writing:
         parts.append(Text("\nwriting", style="bold"))
         for call in writing:

@@ -8,7 +8,9 @@ history, the activity's result and the stored answer are as without streaming.
 
 Delivery is at most once and live only: a chunk reaches the listeners connected
 when it is sent, none is stored or sent again, and a chunk that cannot be sent
-(PostgreSQL down) is dropped without holding up the model call. The text a run
+(PostgreSQL down) is dropped without holding up the model call. An answer's
+first ``MAX_LIVE_CHARS`` characters are sent, then a line saying the rest is
+in the result. The text a run
 keeps is the activity's complete answer (its result), never the chunks.
 
 Each chunk names its call (workflow run and activity id), the agent, the step,
@@ -45,6 +47,10 @@ MAX_PAYLOAD_BYTES = 7_900
 FLUSH_SECONDS = 0.1
 # A NOTIFY that takes longer is given up: the model call never waits for viewers.
 SEND_TIMEOUT_SECONDS = 2.0
+# Live text of one attempt beyond this is not sent (a person follows the start;
+# the whole answer is the call's result), with a line saying so.
+MAX_LIVE_CHARS = 200_000
+CUT_NOTICE = "\n… [the live text stops here; the whole answer is in the run's result]"
 
 
 def channel(run_id: str) -> str:
@@ -87,6 +93,7 @@ class StreamWriter:
         self._buffer: list[str] = []
         self._seq = 0
         self._failed = pool is None
+        self._left = MAX_LIVE_CHARS
         self._wake = asyncio.Event()
         self._closing = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
@@ -95,8 +102,11 @@ class StreamWriter:
         self._piece_chars = max(100, (MAX_PAYLOAD_BYTES - overhead) // 6)
 
     def add(self, text: str) -> None:
-        if not text or self._failed:
+        if not text or self._failed or self._left <= 0:
             return
+        if len(text) >= self._left:
+            text = text[: self._left] + CUT_NOTICE
+        self._left -= len(text)
         self._buffer.append(text)
         self._wake.set()
         if self._pump is None:

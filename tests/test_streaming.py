@@ -9,17 +9,32 @@ refuses an unknown id, and detaches on Ctrl-C leaving the run alone.
 from __future__ import annotations
 
 import asyncio
+import io
+import re
 import signal
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
+from rich.console import Console
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
+from cli.live_view import RunWatcher, render_panel
 from deepagents_temporal.schema import AgentResult
 from deepagents_temporal.settings import Settings
-from deepagents_temporal.token_stream import GAP_MARK, StreamBoard, StreamChunk, StreamListener, channel
+from deepagents_temporal.token_stream import (
+    CUT_NOTICE,
+    GAP_MARK,
+    MAX_LIVE_CHARS,
+    MAX_PAYLOAD_BYTES,
+    StreamBoard,
+    StreamChunk,
+    StreamListener,
+    TokenPublisher,
+    channel,
+)
 from scripted_llm import ChatRequest, Reply, ScriptedLLM
 from tests.cli_process import CliProcess, cluster_env
 from tests.helpers import model_results, start_run, stop_process, unique_request, worker_process
@@ -58,6 +73,23 @@ def test_the_board_starts_a_call_over_on_a_new_attempt_and_ignores_stale_chunks(
     assert board.apply(_chunk(call="run-1/5", step=2, seq=5, text="x")) is None
 
 
+def test_the_panel_shows_the_tail_of_each_answer_being_written_and_a_restart() -> None:
+    watcher = RunWatcher(None, "r")  # type: ignore[arg-type] - rendering asks no server
+    lines = "".join(f"line {n}\n" for n in range(1, 21))
+    watcher.take_chunk(_chunk(seq=0, text=lines))
+    watcher.take_chunk(_chunk(attempt=2, seq=0, text=lines + "line 21 is being wr"))
+    out = io.StringIO()
+    Console(file=out, force_terminal=False, width=100).print(render_panel(watcher, []))
+    shown = out.getvalue()
+    assert "[supervisor] step 2, m, attempt 2 (started over" in shown
+    assert "line 21 is being wr" in shown and re.search(r"line 16\b", shown) and not re.search(r"line 15\b", shown)
+    # Once the answer is complete it leaves the panel (the events and the result have it).
+    watcher.take_chunk(_chunk(attempt=2, seq=1, end=True))
+    out = io.StringIO()
+    Console(file=out, force_terminal=False, width=100).print(render_panel(watcher, []))
+    assert "line 21" not in out.getvalue()
+
+
 def test_channels_are_plain_identifiers_of_one_run() -> None:
     names = {channel("qa-20261202-040429-abc123"), channel("qa-20261202-040429-abc123/e2e-1"), channel("x")}
     assert len(names) == 3
@@ -75,6 +107,24 @@ async def _listening(settings: Settings, run_id: str) -> AsyncIterator[tuple[Str
     assert settings.database_url is not None
     async with StreamListener(settings.database_url.get_secret_value(), run_id, take):
         yield board, chunks
+
+
+async def test_a_writer_sends_in_order_in_notify_sized_chunks_and_cuts_huge_answers(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    run_id = f"test-stream-{uuid.uuid4().hex[:12]}"
+    text = "".join(f"{n} \u00e9\U0001f600\x01 " for n in range(60_000))  # over MAX_LIVE_CHARS, 6-byte escapes
+    async with _listening(settings, run_id) as (board, chunks):
+        writer = TokenPublisher(pool).writer(_chunk(run_id=run_id, workflow_id=run_id))
+        for start in range(0, len(text), 1000):
+            writer.add(text[start : start + 1000])
+        await writer.close()
+        async with asyncio.timeout(PATIENCE):
+            while not board.calls.get(run_id) or not board.calls[run_id].ended:
+                await asyncio.sleep(0.05)
+    assert [c.seq for c in chunks] == list(range(len(chunks)))
+    assert all(len(c.model_dump_json().encode()) <= MAX_PAYLOAD_BYTES for c in chunks)
+    assert board.calls[run_id].text == text[:MAX_LIVE_CHARS] + CUT_NOTICE
 
 
 async def test_streamed_text_adds_up_to_each_answer_the_run_keeps(

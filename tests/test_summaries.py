@@ -25,8 +25,9 @@ def test_model_call_summaries_name_the_chain_position_and_what_the_run_skips() -
         == "gpt-4o-mini (after gpt-x 404; fallback gpt-4o) · supervisor step 3"
     )
     # The workers' own chain: no model named that the workflow cannot know.
-    assert summaries.model_call("critic", 2, [], {"gpt-x": "answered 401 or 404 earlier in the run"}) == (
-        "model call (the workers' model chain) (after gpt-x 401/404) · critic step 2"
+    assert summaries.model_call("critic", 1, [], {}) == "workers' models · critic step 1"
+    assert summaries.model_call("critic", 2, [], {"gpt-x": "answered 401 or 404 earlier in the run"}, "m") == (
+        "workers' models (last answer m; after gpt-x 401/404) · critic step 2"
     )
     # Every model skipped: the chain is tried whole again, not listed as "after" itself.
     assert summaries.model_call("a", 1, ["m"], {"m": "HTTP 401: bad key"}) == "m · a step 1"

@@ -498,7 +498,7 @@ class AgentWorkflow:
                 start_to_close_timeout=timedelta(seconds=call.request_timeout_seconds + 30),
                 heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
                 retry_policy=model_retry_policy(len(call.model_chain) or None, call.rounds),
-                summary=summaries.model_call(agent, call.step, call.model_chain, self._skipped),
+                summary=summaries.model_call(agent, call.step, call.model_chain, self._skipped, self._last_model),
             )
         except ActivityError as err:
             if is_cancelled_exception(err):

@@ -49,22 +49,26 @@ def short_reason(reason: str) -> str:
     return _cut(reason, 30)
 
 
-def model_call(agent: str, step: int, chain: list[str], skipped: Mapping[str, str]) -> str:
+def model_call(agent: str, step: int, chain: list[str], skipped: Mapping[str, str], last_model: str = "") -> str:
     """``gpt-4o-mini (after gpt-x 404; fallback gpt-4o) · supervisor step 3``.
 
     ``chain``: the models this call may use, in order (the skipped ones already
-    left out); empty when the workers' own chain decides. ``skipped``: models
-    this run no longer asks, with why."""
+    left out); empty when the workers' own chain decides, which the workflow
+    does not know: then the summary says so, and which model answered the
+    agent's previous call (``last_model``). ``skipped``: models this run no
+    longer asks, with why."""
     after = [f"{model} {short_reason(reason)}" for model, reason in skipped.items() if model not in chain]
     notes = []
-    if after:
-        notes.append("after " + ", ".join(after))
     if chain:
         head = chain[0]
-        if len(chain) > 1:
-            notes.append("fallback " + ", ".join(chain[1:]))
     else:
-        head = "model call (the workers' model chain)"
+        head = "workers' models"
+        if last_model:
+            notes.append(f"last answer {last_model}")
+    if after:
+        notes.append("after " + ", ".join(after))
+    if len(chain) > 1:
+        notes.append("fallback " + ", ".join(chain[1:]))
     text = head + (f" ({'; '.join(notes)})" if notes else "")
     return _cut(f"{text} · {agent} step {step}", MAX_SUMMARY_CHARS)
 
