@@ -1,6 +1,6 @@
 """Screenshots of runs in the Temporal UI, for the README (not part of CI).
 
-    .venv/bin/pip install -e '.[screenshots]'   # playwright (the Python package only)
+    .venv/bin/pip install -e '.[screenshots]'   # playwright (the Python package only) and pillow
     sudo apt-get install chromium              # the browser: Debian's package, used as it is
     .venv/bin/python scripts/screenshots.py    # writes docs/screenshots/*.png
 
@@ -8,8 +8,10 @@ Starts an ephemeral embedded stack (Temporal dev server with its UI, S3,
 PostgreSQL) with a worker and the scripted demo model, makes three runs: one
 finished, one running (its model call held), one waiting for a person to
 approve a ``write_file`` call; opens each in the Temporal UI with headless
-Chromium and saves a screenshot of each to ``docs/screenshots/``. Everything is
-stopped and removed at the end.
+Chromium and saves two screenshots of each to ``docs/screenshots/``: the run's
+page (input, result, the timeline with every activity's summary) and its "User
+Metadata" tab (static summary and details, current details with the todos and
+the calls waiting for approval). Everything is stopped and removed at the end.
 
 The browser is the system's Chromium (``CHROMIUM`` or the first of
 ``chromium``, ``chromium-browser``, ``google-chrome`` on PATH):
@@ -41,7 +43,7 @@ from scripted_llm.demo_brain import demo_brain  # noqa: E402
 from worker import build_worker  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
-VIEWPORT = {"width": 1360, "height": 900}
+VIEWPORT = {"width": 1360, "height": 1250}
 HELD = "Draft a regression plan for the checkout page"
 GATED_REQUEST = "Write the release notes for version 2.4"
 GATED_PROFILE = """
@@ -81,7 +83,18 @@ def _model() -> ScriptedLLM:
 
 
 async def _shoot(ui: str, runs: dict[str, str]) -> None:
-    from playwright.async_api import async_playwright
+    """Each run's page (header, input, result, the timeline with the activities' summaries), then
+    its "User Metadata" tab (static summary and details, current details: todos, waiting calls)."""
+    from PIL import Image
+    from playwright.async_api import Page, async_playwright
+
+    async def save(page: Page, name: str) -> None:
+        await page.wait_for_timeout(3_000)  # the history and details render after the header
+        path = OUT / f"{name}.png"
+        await page.screenshot(path=str(path))
+        # 128 colours: a third of the bytes, the same to read (the files are committed).
+        Image.open(path).convert("RGB").quantize(colors=128).save(path, optimize=True)
+        print(f"{path.relative_to(ROOT)} ({path.stat().st_size:,} bytes)")
 
     OUT.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as playwright:
@@ -90,10 +103,9 @@ async def _shoot(ui: str, runs: dict[str, str]) -> None:
         for name, workflow_id in runs.items():
             await page.goto(f"{ui}/namespaces/default/workflows/{quote(workflow_id, safe='')}")
             await page.get_by_text(workflow_id).first.wait_for(timeout=60_000)
-            await page.wait_for_timeout(3_000)  # the history and details render after the header
-            path = OUT / f"{name}.png"
-            await page.screenshot(path=str(path))
-            print(f"{path.relative_to(ROOT)} ({path.stat().st_size:,} bytes)")
+            await save(page, name)
+            await page.get_by_text("User Metadata", exact=True).first.click()
+            await save(page, f"{name}-details")
         await browser.close()
 
 
