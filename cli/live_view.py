@@ -186,7 +186,7 @@ class PlainView:
     def stream(self, watcher: RunWatcher) -> None:
         """The live text's complete lines, and the rest of an answer once it ends."""
         for change in watcher.take_stream_changes():
-            chunk = change.call.chunk
+            chunk = change.chunk
             stamp = f"{watcher.elapsed():6.1f}s [{chunk.agent}]"
             if change.restarted:
                 self._partial.pop(change.workflow_id, None)

@@ -185,6 +185,8 @@ class CallText:
 @dataclass
 class StreamChange:
     workflow_id: str
+    # The chunk that made this change (``call.chunk`` is the call's latest by the time it is shown).
+    chunk: StreamChunk
     call: CallText
     # The text added by this chunk ("" for an end marker).
     added: str
@@ -224,7 +226,7 @@ class StreamBoard:
         current.text += added
         current.next_seq = chunk.seq + 1
         current.ended = current.ended or chunk.end
-        return StreamChange(chunk.workflow_id, current, added, restarted, gap)
+        return StreamChange(chunk.workflow_id, chunk, current, added, restarted, gap)
 
 
 class StreamListener:

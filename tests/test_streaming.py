@@ -17,11 +17,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
+import pytest
 from rich.console import Console
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
-from cli.live_view import RunWatcher, render_panel
+from cli.live_view import PlainView, RunWatcher, render_panel
 from deepagents_temporal.schema import AgentResult
 from deepagents_temporal.settings import Settings
 from deepagents_temporal.token_stream import (
@@ -88,6 +89,21 @@ def test_the_panel_shows_the_tail_of_each_answer_being_written_and_a_restart() -
     out = io.StringIO()
     Console(file=out, force_terminal=False, width=100).print(render_panel(watcher, []))
     assert "line 21" not in out.getvalue()
+
+
+def test_plain_lines_are_whole_lines_whatever_the_chunks_arriving_together(capsys: pytest.CaptureFixture) -> None:
+    watcher, view = RunWatcher(None, "r"), PlainView()  # type: ignore[arg-type] - no server asked
+    watcher.take_chunk(_chunk(seq=0, text="Scenario 1: sea"))
+    view.stream(watcher)
+    # Shown together: the end marker arrived before the view looked.
+    watcher.take_chunk(_chunk(seq=1, text="rch\nScenario 2: "))
+    watcher.take_chunk(_chunk(seq=2, text="cart"))
+    watcher.take_chunk(_chunk(seq=3, end=True))
+    view.stream(watcher)
+    watcher.take_chunk(_chunk(attempt=2, seq=0, text="Scenario 1: search\n"))
+    view.stream(watcher)
+    lines = [line.split("│ ", 1)[1] for line in capsys.readouterr().out.splitlines() if "│ " in line]
+    assert lines == ["Scenario 1: search", "Scenario 2: cart", "Scenario 1: search"]
 
 
 def test_channels_are_plain_identifiers_of_one_run() -> None:
@@ -201,6 +217,9 @@ async def test_a_worker_killed_mid_answer_leaves_it_once_and_viewers_start_it_ov
     before, notice, after = output.partition("writes the answer again from its start")
     assert notice, output
     assert "│ Scenario 1:" in before
+    # And the rest of the run's story: todos, sub-agents, model calls.
+    assert "[qa_orchestrator] todo list:" in before and "e2e_test_specialist (" in before
+    assert "[qa_orchestrator] step 1: test-model answered" in before
     streamed_after = [line.split("│ ", 1)[1] for line in after.splitlines() if "│ " in line]
     assert streamed_after == SYNTHESIS.splitlines(), after
     assert f"run id: {run_id}" in after and "status: COMPLETED" in after
