@@ -185,9 +185,12 @@ async def test_a_worker_killed_mid_answer_leaves_it_once_and_viewers_start_it_ov
     first, second, watcher = worker_process(settings), None, None
     try:
         async with _listening(settings, run_id) as (board, _chunks):
-            handle = await start_run(client, settings, unique_request(), run_id=run_id)
-            # Attached by a command that did not start the run.
-            watcher = CliProcess(["watch", run_id], cluster_env(settings))
+            with llm.paused():
+                handle = await start_run(client, settings, unique_request(), run_id=run_id)
+                # Attached by a command that did not start the run; it follows the run (and so
+                # listens) once it says what the first model call waits for.
+                watcher = CliProcess(["watch", run_id], cluster_env(settings))
+                await asyncio.to_thread(watcher.wait_for, r"\[qa_orchestrator\] waiting for test-model", PATIENCE)
             await asyncio.to_thread(watcher.wait_for, r"│ Scenario 2:", PATIENCE)
             assert board.calls[run_id].chunk.attempt == 1 and not board.calls[run_id].ended
             first.send_signal(signal.SIGKILL)
