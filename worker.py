@@ -67,6 +67,7 @@ from deepagents_temporal.service_errors import (
 )
 from deepagents_temporal.services import connect, hard_exit, open_database, s3_client, temporal_runtime
 from deepagents_temporal.settings import Settings, WorkerRole, load_settings
+from deepagents_temporal.token_stream import TokenPublisher
 from workflows.agent import AgentWorkflow
 from workflows.document import DocumentWorkflow
 from workflows.document_section import DocumentSectionWorkflow
@@ -216,7 +217,9 @@ async def build_worker(
         pool = await open_database(settings)
     records = RecordActivities(pool)
     conversations = ConversationStore(s3, settings.s3_bucket)
-    models = ModelActivities(settings, conversations, records, AnswerStore(s3, settings.s3_bucket))
+    models = ModelActivities(
+        settings, conversations, records, AnswerStore(s3, settings.s3_bucket), TokenPublisher(pool)
+    )
     files = FileActivities(s3, settings.s3_bucket, conversations, pgstore.PostgresStore(pool))
 
     main_workflows = list(workflows) if role in ("all", "workflows") else []

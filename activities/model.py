@@ -15,6 +15,13 @@ outage is waited out within the attempt (``STORAGE_PATIENCE``), heartbeating.
 
 The call's cost comes from the workers' ``DEEPAGENT_PRICES`` and the model that
 answered; the workflow adds it up with the tokens.
+
+The answer is streamed from the model (usage in its last chunk) and its text
+sent live to the run's viewers as it arrives (``deepagents_temporal/token_stream.py``:
+PostgreSQL NOTIFY, at most once, tagged with the attempt); the result is still
+the complete answer, built from the whole stream and parsed as a plain
+completion is (tool-call arguments that are not valid JSON are invalid calls,
+never repaired).
 """
 
 from __future__ import annotations
@@ -32,7 +39,10 @@ import httpx
 import openai
 import pydantic
 import urllib3
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.language_models import LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.output_parsers.openai_tools import make_invalid_tool_call, parse_tool_call
+from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 from minio.error import InvalidResponseError, S3Error, ServerError
 from temporalio import activity
@@ -54,6 +64,7 @@ from deepagents_temporal.schema import (
     ToolCall,
 )
 from deepagents_temporal.settings import Settings
+from deepagents_temporal.token_stream import StreamChunk, StreamWriter, TokenPublisher
 
 T = TypeVar("T")
 # A slow database must not hold up a model call: its rows are kept and retried.
@@ -63,6 +74,8 @@ RECORD_TIMEOUT_SECONDS = 5.0
 MAX_TOOL_RESULT_CHARS = 100_000
 # Tool-call arguments longer than this stay in the stored reply, not in history.
 MAX_INLINE_ARGS_BYTES = 1024
+# Of stored-away arguments, strings up to this long stay inline (a file path).
+MAX_SHORT_ARG_CHARS = 200
 RETRY_AFTER_CAP_SECONDS = 60.0
 # Answers up to this size also ride in the heartbeat details (payloads over
 # 128 KB go to the bucket through ExternalStorage, see services.py).
@@ -111,9 +124,15 @@ def _elide_large_args(message: Message, transcript: str, keep: set[str]) -> Mess
     calls = []
     for call in message.tool_calls:
         if call.name not in keep and call.raw_args is None and len(json.dumps(call.args)) > MAX_INLINE_ARGS_BYTES:
-            call = call.model_copy(update={"args": {}, "args_stored_in": transcript})
+            # The short ones (a path) stay, for the activity's summary and the records.
+            short = {k: v for k, v in call.args.items() if _is_short(v)}
+            call = call.model_copy(update={"args": short, "args_stored_in": transcript})
         calls.append(call)
     return message.model_copy(update={"tool_calls": calls})
+
+
+def _is_short(value: object) -> bool:
+    return isinstance(value, bool | int | float) or (isinstance(value, str) and len(value) <= MAX_SHORT_ARG_CHARS)
 
 
 # Arguments nested deeper than this cannot be carried to the workflow (its
@@ -174,6 +193,56 @@ def from_langchain(ai: AIMessage) -> Message:
         )
     content = ai.content if isinstance(ai.content, str) else json.dumps(ai.content)
     return Message(role="assistant", content=_without_surrogates(content), tool_calls=calls)
+
+
+async def _streamed(
+    runnable: Runnable[LanguageModelInput, BaseMessage],
+    messages: list[BaseMessage],
+    writer: StreamWriter,
+    timeout: float,
+) -> AIMessage:
+    """The model's answer, streamed: its text goes to ``writer`` as it arrives.
+
+    The pieces are gathered as they come (tool-call arguments can be megabytes
+    in thousands of pieces) and parsed once at the end, as langchain-openai
+    parses a plain completion. ``timeout`` bounds the whole answer, as it does
+    a plain request."""
+    text: list[str] = []
+    calls: dict[int, dict] = {}
+    usage = None
+    metadata: dict = {}
+    async with asyncio.timeout(timeout):
+        async for chunk in runnable.astream(messages):
+            if not isinstance(chunk, AIMessageChunk):
+                raise TypeError(f"the model streamed {type(chunk).__name__}, not AI message chunks")
+            if isinstance(chunk.content, str) and chunk.content:
+                text.append(chunk.content)
+                writer.add(chunk.content)
+            for position, part in enumerate(chunk.tool_call_chunks):
+                index = part.get("index")
+                call = calls.setdefault(position if index is None else index, {"id": None, "name": [], "args": []})
+                call["id"] = part.get("id") or call["id"]
+                call["name"].append(part.get("name") or "")
+                call["args"].append(part.get("args") or "")
+            usage = chunk.usage_metadata or usage
+            metadata.update(chunk.response_metadata or {})
+    tool_calls, invalid = [], []
+    for call in calls.values():
+        raw = {"id": call["id"], "function": {"name": "".join(call["name"]), "arguments": "".join(call["args"])}}
+        try:
+            parsed = parse_tool_call(raw, return_id=True)
+        except Exception as err:  # noqa: BLE001 - what langchain-openai does with a plain completion
+            invalid.append(make_invalid_tool_call(raw, str(err)))
+            continue
+        if parsed is not None:
+            tool_calls.append(parsed)
+    return AIMessage(
+        content="".join(text),
+        tool_calls=tool_calls,
+        invalid_tool_calls=invalid,
+        usage_metadata=usage,
+        response_metadata=metadata,
+    )
 
 
 def _usage(ai: AIMessage) -> TokenUsage:
@@ -264,11 +333,13 @@ class ModelActivities:
         conversations: ConversationStore,
         records: RecordActivities | None = None,
         answers: AnswerStore | None = None,
+        stream: TokenPublisher | None = None,
     ) -> None:
         self._settings = settings
         self._conversations = conversations
         self._records = records
         self._answers = answers
+        self._stream = stream or TokenPublisher(None)
         # One client per (model, timeout): reuses its HTTP connection pool.
         self._clients: dict[tuple[str, float], ChatOpenAI] = {}
 
@@ -318,6 +389,10 @@ class ModelActivities:
                 ) from None
         else:
             activity.logger.info("reusing the answer %s gave on attempt %d", kept.model, kept.attempt)
+            # Viewers start this call's text over with this attempt: the kept answer, whole.
+            shown = self._writer(request, kept.model, reused=True)
+            shown.add(kept.message.content)
+            await shown.close()
             records_written = await self._write_records(request)
         answer = kept.model_dump(mode="json")
         # A larger one would be offloaded to the bucket by the data converter,
@@ -382,21 +457,25 @@ class ModelActivities:
             llm = self._chat_model(model, request.request_timeout_seconds)
             runnable = llm.bind_tools(tools) if tools else llm
             attributes = tracing.model_call_attributes(model, activity.info().attempt, request.agent, request.step)
+            writer = self._writer(request, model)
             try:
                 with tracing.span(f"chat {model}", attributes) as span:
-                    ai = await runnable.ainvoke(to_langchain(conversation))
-                    if tracing.enabled() and isinstance(ai, AIMessage):
+                    ai = await _streamed(runnable, to_langchain(conversation), writer, request.request_timeout_seconds)
+                    if tracing.enabled():
                         used = _usage(ai)
                         served_by = ai.response_metadata.get("model_name")
                         span.update(tracing.usage_attributes(used.input_tokens, used.output_tokens, served_by))
             except Exception as err:  # noqa: BLE001 - classified by _next_attempt_error
+                writer.abort()
                 raise _ModelError() from err
+            except BaseException:
+                writer.abort()
+                raise
+            await writer.close()
             records_written = await recording
         finally:
             if not recording.done():
                 recording.cancel()
-        if not isinstance(ai, AIMessage):
-            raise ApplicationError(f"{model} returned {type(ai).__name__}, not an AI message", type="ModelCallFailed")
         answer = KeptAnswer(
             model=model,
             attempt=activity.info().attempt,
@@ -405,6 +484,23 @@ class ModelActivities:
             tools_digest=tools_digest,
         )
         return answer, records_written
+
+    def _writer(self, request: ModelCallInput, model: str, *, reused: bool = False) -> StreamWriter:
+        """This attempt's live text, tagged so viewers can tell calls and attempts apart."""
+        info = activity.info()
+        return self._stream.writer(
+            StreamChunk(
+                run_id=request.run_id,
+                workflow_id=info.workflow_id,
+                call=f"{info.workflow_run_id}/{info.activity_id}",
+                agent=request.agent,
+                step=request.step,
+                attempt=info.attempt,
+                model=model,
+                seq=0,
+                reused=reused,
+            )
+        )
 
     async def _keep(self, request: ModelCallInput, kept: KeptAnswer, details: _Details) -> str:
         """Store the answer by step (so a lost worker or Temporal server does not

@@ -37,6 +37,7 @@ from cli import (
     run,
     supply,
     upload,
+    watch,
 )
 from cli import report as reporting
 from cli.console import say
@@ -59,7 +60,7 @@ DESCRIPTION = (
     "or one it starts for its own duration (Temporal dev server with web UI, an S3 server and PostgreSQL, "
     "all on loopback, data kept under ~/.local/share/deepagents-temporal); `run` adds an in-process worker "
     "to a stack it started. Without OPENAI_API_KEY and OPENAI_BASE_URL that worker talks to the offline demo "
-    "model. status, result, list and show only read: they never run a worker.\n\n"
+    "model. status, result, watch, list and show only read: they never run a worker.\n\n"
     "Exit codes: 0 done (a run COMPLETED), 1 the run failed (or an unexpected error), 2 a bad option or "
     "setting, 3 a service cannot be used (down, refusing the credentials), 130 interrupted."
 )
@@ -398,6 +399,12 @@ def status_command(ctx: typer.Context, run_id: RunId) -> None:
 def result_command(ctx: typer.Context, run_id: RunId) -> None:
     """wait for a run's end and print its answer (exit 0 when COMPLETED)"""
     _execute(ctx, inspect.result(run_id))
+
+
+@app.command("watch")
+def watch_command(ctx: typer.Context, run_id: RunId) -> None:
+    """follow any run live (todos, sub-agents, model calls, text as written) to its end, exit as `result`"""
+    _execute(ctx, watch.watch(run_id))
 
 
 @app.command("dev")

@@ -7,6 +7,13 @@ What it sees is shown one of two ways: on a terminal, a rich live panel
 that stays on screen as the run's summary when it ends; otherwise plain
 timestamped lines, one per event, so logs and tests can read them. A run no
 worker polls for, and a Temporal server that goes away, get a line too.
+
+The models' text as it is written comes from PostgreSQL (``LISTEN`` on the
+run's channel, ``deepagents_temporal/token_stream.py``), not from the queries:
+the panel shows the tail of each answer being written, the plain lines show it
+line by line (``[agent] │ text``). A retried attempt starts its call's text over
+(a line says so); a viewer attached mid-answer marks what it missed with ``…``.
+Without PostgreSQL the run is followed without live text.
 """
 
 from __future__ import annotations
@@ -28,9 +35,16 @@ from temporalio.service import RPCError
 from cli.console import console, say
 from cli.reconnect import TemporalLink
 from cli.waits import FIRST_NOTICE, ModelWait, WaitNotices, WorkerCheck, model_waits
+from deepagents_temporal.redaction import redact
 from deepagents_temporal.schema import ChildInfo, Progress, ProgressEvent
+from deepagents_temporal.token_stream import CallText, StreamBoard, StreamChange, StreamChunk, StreamListener
 
 POLL_SECONDS = 0.4
+# Live text is drawn at most this often between two polls.
+STREAM_REDRAW_SECONDS = 0.1
+# Lines of each answer being written that the panel shows.
+STREAM_TAIL_LINES = 6
+STREAM_TAIL_CHARS = 600
 RECENT_EVENTS = 8
 # A query no worker answers must not stall the view.
 QUERY_TIMEOUT = timedelta(seconds=5)
@@ -59,6 +73,22 @@ class RunWatcher:
         self._next_waits_look = 0.0
         # Set while no worker polls the run's task queue: what to do about it.
         self.worker_missing: str | None = None
+        # The models' text as it is written, and what changed since it was last shown.
+        self.board = StreamBoard()
+        self.stream_changes: list[StreamChange] = []
+        self.stream_arrived = asyncio.Event()
+
+    def take_chunk(self, chunk: StreamChunk) -> None:
+        """A chunk of live text (called by the PostgreSQL listener)."""
+        change = self.board.apply(chunk)
+        if change is not None:
+            self.stream_changes.append(change)
+            self.stream_arrived.set()
+
+    def take_stream_changes(self) -> list[StreamChange]:
+        changes, self.stream_changes = self.stream_changes, []
+        self.stream_arrived.clear()
+        return changes
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -130,6 +160,8 @@ class PlainView:
 
     def __init__(self) -> None:
         self._notices = WaitNotices()
+        # Per agent, the live text not yet shown (a line is shown once complete).
+        self._partial: dict[str, str] = {}
 
     def __enter__(self) -> PlainView:
         return self
@@ -149,6 +181,27 @@ class PlainView:
                     say(f"{stamp} [{progress.agent}] {event.text}")
         for wait in self._notices.due(watcher.waits):
             say(f"{watcher.elapsed():6.1f}s [{watcher.agent_name(wait.workflow_id)}] {wait.text()}")
+        self.stream(watcher)
+
+    def stream(self, watcher: RunWatcher) -> None:
+        """The live text's complete lines, and the rest of an answer once it ends."""
+        for change in watcher.take_stream_changes():
+            chunk = change.chunk
+            stamp = f"{watcher.elapsed():6.1f}s [{chunk.agent}]"
+            if change.restarted:
+                self._partial.pop(change.workflow_id, None)
+                say(
+                    f"{stamp} step {chunk.step}: attempt {chunk.attempt} ({chunk.model}) writes the answer again "
+                    "from its start (the text above is discarded)",
+                    style="yellow",
+                )
+            text = self._partial.get(change.workflow_id, "") + change.added
+            *lines, rest = text.split("\n")
+            if chunk.end and rest:
+                lines, rest = [*lines, rest], ""
+            self._partial[change.workflow_id] = rest
+            for line in lines:
+                say(f"{stamp} │ {line}")
 
 
 class LivePanel:
@@ -171,6 +224,10 @@ class LivePanel:
         for progress in updates:
             for event in progress.events:
                 self._recent.append(_event_line(watcher.elapsed(), progress.agent, event))
+        self.stream(watcher)
+
+    def stream(self, watcher: RunWatcher) -> None:
+        watcher.take_stream_changes()
         self._live.update(render_panel(watcher, list(self._recent)), refresh=True)
 
 
@@ -196,6 +253,16 @@ def render_panel(watcher: RunWatcher, recent: list[Text]) -> Panel:
     if watcher.children:
         parts.append(Text("\nsub-agents", style="bold"))
         parts.append(_children_table(watcher))
+    # An attempt that failed sent no end: its agent's next call or its end closes it.
+    writing = [
+        call
+        for workflow_id, call in watcher.board.calls.items()
+        if not call.ended and not (workflow_id in watcher.latest and watcher.latest[workflow_id].done)
+    ]
+    if writing:
+        parts.append(Text("\nwriting", style="bold"))
+        for call in writing:
+            parts.extend(_writing_lines(call))
     if recent:
         parts.append(Text("\nrecent", style="bold"))
         parts.extend(recent)
@@ -229,6 +296,18 @@ def _children_table(watcher: RunWatcher) -> Table:
     return table
 
 
+def _writing_lines(call: CallText) -> list[Text]:
+    """An answer being written: who, and the tail of its text."""
+    chunk = call.chunk
+    head = Text(no_wrap=True, overflow="ellipsis")
+    head.append(f"[{chunk.agent}] ", style="cyan")
+    head.append(f"step {chunk.step}, {chunk.model}, attempt {chunk.attempt}", style="dim")
+    if call.restarts:
+        head.append(" (started over: a worker was lost mid-answer)", style="yellow")
+    tail = call.text[-STREAM_TAIL_CHARS:].splitlines()[-STREAM_TAIL_LINES:]
+    return [head, *(Text("  " + line, no_wrap=True, overflow="ellipsis") for line in tail)]
+
+
 def _event_line(elapsed: float, agent: str, event: ProgressEvent) -> Text:
     # The panel already shows the todo list itself.
     text = "updated the todo list" if event.kind == "todos" else event.text.replace("\n", " | ")
@@ -246,15 +325,64 @@ def open_view() -> PlainView | LivePanel:
 
 
 async def follow(
-    handle: WorkflowHandle, client: Client, link: TemporalLink, *, no_worker_hint: str | None = None
+    handle: WorkflowHandle,
+    client: Client,
+    link: TemporalLink,
+    *,
+    no_worker_hint: str | None = None,
+    stream_dsn: str | None = None,
+    poll_seconds: float = POLL_SECONDS,
 ) -> None:
     """Show the run's progress until it is no longer running.
 
     With ``no_worker_hint``, a task queue nobody polls gets a warning that
     says what to do (and the follow goes on waiting). Calls outlast a
-    restart of the Temporal server (``link``).
+    restart of the Temporal server (``link``). With ``stream_dsn`` (the
+    PostgreSQL the workers use), the models' text is shown as it is written.
+    ``poll_seconds``: the pause between two queries of each agent.
     """
     watcher = RunWatcher(client, handle.id)
+    listener = await _listen(stream_dsn, handle.id, watcher)
+    try:
+        await _follow(handle, client, link, watcher, no_worker_hint, poll_seconds)
+    finally:
+        if listener is not None:
+            await listener.stop()
+
+
+async def _listen(dsn: str | None, run_id: str, watcher: RunWatcher) -> StreamListener | None:
+    if dsn is None:
+        return None
+    listener = StreamListener(dsn, run_id, watcher.take_chunk)
+    try:
+        await listener.start()
+    except Exception as err:  # noqa: BLE001 - the run is followed without live text
+        say(f"warning: no live model text (cannot listen on PostgreSQL: {redact(str(err))})", style="yellow")
+        await listener.stop()
+        return None
+    return listener
+
+
+async def _pause(view: PlainView | LivePanel, watcher: RunWatcher, seconds: float) -> None:
+    """Wait ``seconds``, showing live text as it arrives meanwhile."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            await asyncio.wait_for(watcher.stream_arrived.wait(), left)
+        except TimeoutError:
+            return
+        view.stream(watcher)
+        await asyncio.sleep(min(STREAM_REDRAW_SECONDS, max(0.0, deadline - time.monotonic())))
+
+
+async def _follow(
+    handle: WorkflowHandle,
+    client: Client,
+    link: TemporalLink,
+    watcher: RunWatcher,
+    no_worker_hint: str | None,
+    poll_seconds: float,
+) -> None:
     workers: WorkerCheck | None = None
     with open_view() as view:
         while True:
@@ -282,5 +410,5 @@ async def follow(
             view.update(watcher, updates)
             if description.status != WorkflowExecutionStatus.RUNNING:
                 break
-            await asyncio.sleep(POLL_SECONDS)
+            await _pause(view, watcher, poll_seconds)
         view.update(watcher, await link.call(lambda: watcher.poll(last=True)))

@@ -135,11 +135,17 @@ async def follow_to_end(
     # Our own worker and `dev`'s always poll; a cluster's may not.
     hint = services.no_worker_hint() if services.origin is Origin.CLUSTER and not services.worker_here else None
     try:
-        await follow(handle, services.client, temporal, no_worker_hint=hint)
+        await follow(handle, services.client, temporal, no_worker_hint=hint, stream_dsn=stream_dsn(services))
         return await outcome(services, handle, temporal)
     except asyncio.CancelledError:
         say(f"\ninterrupted; the run is kept in Temporal: `python starter.py status {handle.id}`")
         return 130
+
+
+def stream_dsn(services: Services) -> str | None:
+    """Where the models' live text is announced: the workers' PostgreSQL."""
+    url = services.settings.database_url
+    return url.get_secret_value() if url is not None else None
 
 
 def start_details(request: str, target: str | None, models: list[str], user: str | None) -> str:

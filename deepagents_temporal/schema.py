@@ -24,7 +24,8 @@ class ToolCall(BaseModel):
     raw_args: str | None = None
     error: str | None = None
     # Large arguments of activity-backed tools (a file's content) stay in the
-    # bucket: in the transcript segment with this hash (it ends with the reply).
+    # bucket: in the transcript segment with this hash (it ends with the reply);
+    # ``args`` then keeps only the short ones (a path), to show.
     args_stored_in: str | None = None
 
 

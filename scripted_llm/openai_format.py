@@ -109,7 +109,8 @@ def stream_chunks(request: ChatRequest, reply: Reply) -> Iterator[dict]:
 
     def events() -> Iterator[dict]:
         yield chunk({"role": "assistant", "content": "", "refusal": None})
-        for piece in _split_text(reply.content):
+        # Word-sized pieces, as a model streams them; fewer, larger ones for megabytes of text.
+        for piece in _split_text(reply.content, max(16, len(reply.content) // 2000)):
             yield chunk({"content": piece})
         for index, (cid, name, args) in enumerate(calls):
             yield chunk(
@@ -119,7 +120,7 @@ def stream_chunks(request: ChatRequest, reply: Reply) -> Iterator[dict]:
                     ]
                 }
             )
-            for piece in _split_fixed(args, 24):
+            for piece in _split_fixed(args, max(24, len(args) // 2000)):
                 yield chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
         yield chunk({}, "tool_calls" if calls else "stop")
         if include_usage:
@@ -185,18 +186,22 @@ def _usage(request: ChatRequest, reply: Reply, calls: list[tuple[str, str, str]]
     }
 
 
+# Where a run of whitespace begins or ends.
+_WORD_EDGE = re.compile(r"(?<=\s)(?=\S)|(?<=\S)(?=\s)")
+
+
 def _split_text(text: str, target: int = 16) -> list[str]:
-    """Split text into word-aligned pieces of roughly ``target`` chars; they
-    concatenate back to exactly ``text``."""
+    """Split text into word-aligned pieces of roughly ``target`` chars (each
+    ends at the first word or space edge at least ``target`` chars in); they
+    concatenate back to exactly ``text``. One search per piece: megabytes of
+    text must not hold the GIL from the worker sharing this process."""
     pieces: list[str] = []
-    current = ""
-    for token in re.split(r"(\s+)", text):
-        current += token
-        if len(current) >= target:
-            pieces.append(current)
-            current = ""
-    if current:
-        pieces.append(current)
+    start = 0
+    while start < len(text):
+        edge = _WORD_EDGE.search(text, start + target) if start + target < len(text) else None
+        end = edge.start() if edge else len(text)
+        pieces.append(text[start:end])
+        start = end
     return pieces
 
 

@@ -56,10 +56,13 @@ class Reply:
     # An error whose message ends with the request's Authorization header, as
     # some OpenAI-compatible servers answer a bad key.
     echo_authorization: bool = False
+    # Streamed (``stream: true``): seconds between the text's pieces, so a test
+    # can act while the answer is being written.
+    stream_gap: float = 0.0
 
     @classmethod
-    def text(cls, content: str, delay: float = 0) -> Reply:
-        return cls(kind="text", content=str(content), delay=_check_delay(delay))
+    def text(cls, content: str, delay: float = 0, stream_gap: float = 0) -> Reply:
+        return cls(kind="text", content=str(content), delay=_check_delay(delay), stream_gap=_check_delay(stream_gap))
 
     @classmethod
     def tool_calls(

@@ -9,7 +9,8 @@ still-connected client: the handler watches the socket while it delays and
 marks a record completed just before its last bytes are written.
 
 Endpoints: ``POST /v1/chat/completions`` (plain and ``stream: true`` SSE, with
-a usage chunk when ``stream_options.include_usage``), ``POST /v1/embeddings``
+a usage chunk when ``stream_options.include_usage``, the text's pieces
+``Reply.stream_gap`` seconds apart), ``POST /v1/embeddings``
 (``scripted_llm/embeddings.py``), ``GET /v1/models`` and ``GET /v1/models/{id}``.
 Anything else gets an OpenAI-shaped error body.
 """
@@ -50,6 +51,11 @@ DEFAULT_MODELS: tuple[str, ...] = ("scripted-demo", "gpt-4o-mini", "gpt-4o", "gp
 _MAX_BODY_BYTES = 64 * 1024 * 1024
 _POLL_INTERVAL = 0.05  # seconds between disconnect / stop checks while delaying
 _IDLE_KEEPALIVE_TIMEOUT = 120.0  # seconds a kept-alive connection may sit idle
+
+
+def _carries_text(event: dict) -> bool:
+    choices = event.get("choices") or [{}]
+    return bool(choices[0].get("delta", {}).get("content"))
 
 
 class _Aborted(Exception):
@@ -672,6 +678,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._update(record, status=200)
         for event in events:
             self._write_chunk(f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode())
+            if reply.stream_gap and _carries_text(event):
+                self._wait(reply.stream_gap)
         done = b"data: [DONE]\n\n"
         self._write_last(record, b"%x\r\n%s\r\n0\r\n\r\n" % (len(done), done))
 

@@ -31,9 +31,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 async def start_run(
-    client: Client, settings: Settings, request: str = QA_REQUEST, *, chain: list[str] | None = None, **fields: object
+    client: Client,
+    settings: Settings,
+    request: str = QA_REQUEST,
+    *,
+    chain: list[str] | None = None,
+    run_id: str | None = None,
+    **fields: object,
 ) -> WorkflowHandle:
-    run_id = f"test-{uuid.uuid4().hex[:12]}"
+    run_id = run_id or f"test-{uuid.uuid4().hex[:12]}"
     return await client.start_workflow(
         "AgentWorkflow",
         AgentInput(request=request, model_chain=settings.model_chain if chain is None else chain, **fields),

@@ -81,7 +81,7 @@ with workflow.unsafe.imports_passed_through():
         ToolOutput,
     )
     from deepagents_temporal.tools import TaskArgs, ToolArgumentError, WriteTodosArgs, parse_args, tool_schemas
-    from workflows import activity_tools, mcp_tools
+    from workflows import activity_tools, mcp_tools, summaries
     from workflows.approvals import ApprovalGate
     from workflows.bookkeeping import MAX_RECORDED_SUMMARY, RunBookkeeping
     from workflows.budget import EXCEEDED_DETAIL, TokenBudget
@@ -487,7 +487,6 @@ class AgentWorkflow:
         )
 
     async def _call_model(self, call: ModelCallInput, agent: str) -> ModelCallResult:
-        models = " → ".join(call.model_chain) or "worker models"
         # Model calls have a queue of their own (worker.py, its own concurrency
         # limit), named after the run's queue: runs started before keep theirs.
         queue = f"{workflow.info().task_queue}-models" if workflow.patched("model-task-queue") else None
@@ -500,7 +499,7 @@ class AgentWorkflow:
                 start_to_close_timeout=timedelta(seconds=call.request_timeout_seconds + 30),
                 heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
                 retry_policy=model_retry_policy(len(call.model_chain) or None, call.rounds),
-                summary=f"{agent} step {call.step}: model call ({models})",
+                summary=summaries.model_call(agent, call.step, call.model_chain, self._skipped, self._last_model),
             )
         except ActivityError as err:
             if is_cancelled_exception(err):
@@ -687,7 +686,7 @@ class AgentWorkflow:
             start_to_close_timeout=timedelta(seconds=120),
             heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
             retry_policy=STORAGE_RETRY_POLICY,
-            summary=f"{context.spec.name}: {call.name}",
+            summary=summaries.file_tool(call),
         )
         self._event("error" if output.error else "tool", output.summary)
         if output.artifact is not None:
@@ -709,7 +708,7 @@ class AgentWorkflow:
                 start_to_close_timeout=timedelta(seconds=tool.timeout_seconds),
                 heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
                 retry_policy=custom_tool_retry_policy(tool.retries),
-                summary=f"{context.spec.name}: {call.name}",
+                summary=summaries.tool_call(call.name, call),
             )
         except ActivityError as err:
             if is_cancelled_exception(err):
@@ -876,6 +875,7 @@ class AgentWorkflow:
             start_to_close_timeout=timedelta(seconds=60),
             heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
             retry_policy=STORAGE_RETRY_POLICY,
+            summary=summaries.deliverable(self._run_id, DELIVERABLE_NAME),
         )
         self._event("tool", f"saved the final answer to {artifact.key}")
         return artifact
@@ -893,6 +893,7 @@ class AgentWorkflow:
             start_to_close_timeout=timedelta(seconds=60),
             heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
             retry_policy=STORAGE_RETRY_POLICY,
+            summary=summaries.log_part(self._agent_name, len(self._progress)),
         )
         if is_root:
             run_log = await workflow.execute_activity_method(
@@ -901,6 +902,7 @@ class AgentWorkflow:
                 start_to_close_timeout=timedelta(seconds=60),
                 heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
                 retry_policy=STORAGE_RETRY_POLICY,
+                summary=summaries.run_log(self._run_id),
             )
             self._add_artifact(run_log)
 

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from deepagents_temporal.retries import ACTIVITY_HEARTBEAT_TIMEOUT, STORAGE_RETRY_POLICY
     from deepagents_temporal.schema import ArtifactInfo, RecordBatch, TokenUsage
+    from workflows import summaries
 
 MAX_RECORDED_REQUEST = REQUEST_CHARS
 MAX_RECORDED_SUMMARY = SUMMARY_CHARS
@@ -130,7 +131,7 @@ class RunBookkeeping:
                 start_to_close_timeout=timedelta(seconds=30),
                 heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
                 retry_policy=STORAGE_RETRY_POLICY,
-                summary="record to PostgreSQL",
+                summary=summaries.record(self._batch),
             )
         )
         self._batch = RecordBatch()

@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from deepagents_temporal.profiles import BUILTIN_TOOLS, Profile
     from deepagents_temporal.retries import ACTIVITY_HEARTBEAT_TIMEOUT, STORAGE_RETRY_POLICY, mcp_tool_retry_policy
     from deepagents_temporal.schema import ToolCall, ToolOutput
+    from workflows import summaries
 
 # Time for a worker to start beyond the servers' own timeouts.
 LISTING_SLACK = timedelta(seconds=30)
@@ -54,5 +55,5 @@ async def call_tool(run_id: str, agent: str, call: ToolCall, tool: McpToolSpec, 
         start_to_close_timeout=timedelta(seconds=server.timeout_seconds) + timedelta(seconds=10),
         heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
         retry_policy=mcp_tool_retry_policy(server.retries),
-        summary=f"{agent}: {tool.tool} on MCP server {tool.server}",
+        summary=summaries.tool_call(f"mcp {tool.server}/{tool.tool}", call),
     )
