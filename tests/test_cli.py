@@ -230,7 +230,8 @@ async def test_result_status_list_and_show_of_a_finished_run(
 async def test_bad_input_gets_a_clear_error(settings: Settings) -> None:
     unknown_profile = await _cli(settings, "run", "--profile", "nope", "do something")
     assert unknown_profile.returncode == 2
-    assert "unknown profile 'nope'; available profiles: qa" in unknown_profile.stdout
+    # Every built-in profile is named, so the user can pick one.
+    assert "unknown profile 'nope'; available profiles: fetch, qa, rag" in unknown_profile.stdout
 
     empty = await _cli(settings, "run", "   ")
     assert empty.returncode == 2 and "the request is empty" in empty.stdout
