@@ -187,7 +187,6 @@ class ConversationStore:
     async def aload(self, run_id: str, transcript: str | None) -> list[Message]:
         return await asyncio.to_thread(self.load, run_id, transcript)
 
-
     # -- the run's files (summaries and lean requests point there) -------------
 
     def put_file(self, run_id: str, path: str, text: str) -> None:

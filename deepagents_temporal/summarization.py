@@ -10,7 +10,9 @@ the most recent messages whole. Pure functions; the bucket side is in
 
 Token counts are langchain-core's ``count_tokens_approximately`` (characters
 / 4 plus a little per message): no tokenizer files to download at run time, as
-tiktoken would need, and only used until the model reports real usage.
+tiktoken would need, and only used until the model reports real usage. Workflow
+code uses ``rough_tokens``, the same rule without langchain (whose lazy imports
+the workflow sandbox refuses).
 """
 
 from __future__ import annotations
@@ -53,6 +55,15 @@ def to_counted(messages: list[Message]) -> list[BaseMessage]:
 def estimate_tokens(messages: list[Message]) -> int:
     """Approximate tokens of ``messages`` (no tokenizer download; see the module docstring)."""
     return int(count_tokens_approximately(to_counted(messages))) if messages else 0
+
+
+def rough_tokens(messages: list[Message]) -> int:
+    """``estimate_tokens``' rule (4 characters a token, 3 more a message) in plain Python, for workflow code."""
+    chars = sum(
+        len(m.content) + sum(len(c.name) + len(c.raw_args or json.dumps(c.args)) for c in m.tool_calls)
+        for m in messages
+    )
+    return int(chars / 4 + 3 * len(messages)) if messages else 0
 
 
 def split(messages: list[Message], keep: int) -> tuple[list[Message], list[Message], list[Message]]:

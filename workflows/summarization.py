@@ -13,7 +13,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from deepagents_temporal.schema import Message, ModelCallResult
-    from deepagents_temporal.summarization import estimate_tokens
+    from deepagents_temporal.summarization import rough_tokens
 
 # Recent messages kept whole (deepagents keeps 6).
 KEEP_MESSAGES = 6
@@ -27,7 +27,7 @@ class ConversationSize:
         self.messages = messages
 
     def due(self, pending: list[Message]) -> bool:
-        return self.tokens + estimate_tokens(pending) >= self.limit and self.messages + len(pending) > KEEP_MESSAGES + 2
+        return self.tokens + rough_tokens(pending) >= self.limit and self.messages + len(pending) > KEEP_MESSAGES + 2
 
     def after_call(self, sent: list[Message], result: ModelCallResult) -> None:
         self.messages += len(sent) + 1
@@ -35,7 +35,7 @@ class ConversationSize:
         if used.input_tokens:
             self.tokens = used.input_tokens + used.output_tokens
         else:
-            self.tokens += estimate_tokens([*sent, result.message])
+            self.tokens += rough_tokens([*sent, result.message])
 
     def after_summary(self, result: ModelCallResult) -> None:
         self.tokens = result.context_tokens
