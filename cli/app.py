@@ -177,6 +177,15 @@ def run_command(
             "once it has used N tokens (default: the profile's, else none)",
         ),
     ] = None,
+    continue_as_new_steps: Annotated[
+        int | None,
+        typer.Option(
+            parser=_step_limit,
+            metavar="N",
+            help="each agent continues as new (a fresh Temporal history, same run) after N model calls "
+            "(default: when Temporal suggests it or its history reaches 10,000 events)",
+        ),
+    ] = None,
 ) -> None:
     """start a run and follow it to the end (exit 0 when COMPLETED, 1 when it failed)"""
     _execute(
@@ -190,6 +199,7 @@ def run_command(
             with_worker=with_worker,
             model_timeout=model_timeout,
             max_tokens=max_tokens,
+            continue_as_new_steps=continue_as_new_steps,
         ),
     )
 

@@ -215,8 +215,9 @@ class AgentResume(BaseModel):
     children: list[ChildInfo] = Field(default_factory=list)
     child_counters: dict[str, int] = Field(default_factory=dict)
     decision_seq: int = 0
-    # Progress events before this run of the workflow (their seq continues).
+    # Progress events before this run of the workflow (their seq continues), and the last of them.
     events_before: int = 0
+    recent_events: list[ProgressEvent] = Field(default_factory=list)
     # Run-log parts written so far (one per hop).
     log_parts: int = 0
     hops: int = 0

@@ -161,9 +161,10 @@ async def test_a_run_forced_to_hop_twice_mid_turn_stays_one_run(
     # The progress query of the last run goes on from the earlier runs' events.
     progress: Progress = await client.get_workflow_handle(handle.id).query("progress", 0, result_type=Progress)
     assert progress.step == 6 and progress.done
-    # Its events are its own run's, numbered on from the earlier runs' (already in run.log).
-    assert progress.events and progress.events[0].seq > 0
-    assert progress.next_seq == progress.events[-1].seq + 1
+    # Numbered on from the earlier runs' events; the last of those are carried for the live view.
+    seqs = [e.seq for e in progress.events]
+    assert seqs == list(range(seqs[0], progress.next_seq))
+    assert any("continuing as new after step 4" in e.text for e in progress.events)
     assert any(e.kind == "final" and e.text == "finished after 6 model calls" for e in progress.events)
 
     # Replay of every run, the ones that continued as new included.
@@ -319,3 +320,29 @@ async def test_old_large_tool_traffic_is_shortened_in_the_request_only(
         bucket_text, s3_client(settings), settings.s3_bucket, [f"runs/{handle.id}/files/big/"]
     )
     assert note(0, 6000) in text
+
+
+async def test_run_follows_a_run_that_continues_as_new_to_its_end(
+    client: Client, settings: Settings, worker: Worker, brains: dict
+) -> None:
+    marker = f"cli-{uuid.uuid4().hex[:8]}"
+    brains[marker] = notes_brain(3)
+    completed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, str(ROOT / "starter.py"), "run", "--continue-as-new-steps", "2", f"write notes ({marker})"],
+        cwd=ROOT,
+        env=_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    out = completed.stdout
+    assert completed.returncode == 0, out + completed.stderr
+    run_id = re.search(r"^run id: (\S+)$", out, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    assert len(await all_runs(client, run_id)) == 3
+    # Every step's line, across both hops, once; then the answer and the final status.
+    steps = [int(n) for n in re.findall(r"step (\d+): test-model answered", out)]
+    assert steps == [1, 2, 3, 4, 5, 6], out
+    assert out.count("continuing as new after step") == 2
+    assert "wrote 3 notes" in out
+    assert "status: COMPLETED in 6 supervisor steps" in out

@@ -609,7 +609,7 @@ class AgentWorkflow:
         self._artifacts = {a.key: a for a in resume.artifacts}
         self._children = list(resume.children)
         self._child_counters = dict(resume.child_counters)
-        self._progress = ProgressLog(resume.events_before)
+        self._progress = ProgressLog(resume.events_before, resume.recent_events)
         self._log_parts = resume.log_parts
         self._hops = resume.hops
         self._summaries = resume.summaries
@@ -653,6 +653,7 @@ class AgentWorkflow:
             child_counters=self._child_counters,
             decision_seq=self._books.decision_seq,
             events_before=len(self._progress),
+            recent_events=self._progress.recent(),
             log_parts=self._log_parts,
             hops=self._hops,
             routing_note=self._routing_note,
