@@ -6,7 +6,11 @@ tests/test_long_runs.py.
 
 from __future__ import annotations
 
+import pytest
+
 from deepagents_temporal import lean_requests, summarization
+from deepagents_temporal.profiles.file_format import ProfileFileError, parse_profile
+from deepagents_temporal.profiles.spec import DEFAULT_SUMMARIZE_AFTER_TOKENS
 from deepagents_temporal.schema import Message, SummarizeRequest, Todo, ToolCall
 
 
@@ -127,3 +131,15 @@ def test_a_lean_request_shortens_old_file_writes_and_large_old_results_only() ->
     assert sent[:2] == messages[:2]
     # The stored conversation is untouched.
     assert messages[2].tool_calls[0].args["content"] == "x" * 5_000
+
+
+def test_a_profile_file_sets_the_summarization_budget_and_a_too_small_one_is_refused() -> None:
+    base = {"name": "p", "description": "d", "system_prompt": "s", "tools": ["read_file"]}
+    assert parse_profile(base, "p.yaml").summarize_after_tokens == DEFAULT_SUMMARIZE_AFTER_TOKENS
+    assert parse_profile({**base, "summarize_after_tokens": 50_000}, "p.yaml").summarize_after_tokens == 50_000
+    # Long runs are not bounded by a step cap any more: only by the agent's own max_steps.
+    assert parse_profile({**base, "max_steps": 5_000}, "p.yaml").supervisor.max_steps == 5_000
+    with pytest.raises(ProfileFileError) as refused:
+        parse_profile({**base, "summarize_after_tokens": 10}, "p.yaml")
+    assert "p.yaml: summarize_after_tokens" in str(refused.value)
+    assert "1000" in str(refused.value)
