@@ -24,7 +24,6 @@ import asyncio
 import io
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -41,6 +40,7 @@ from harness import bench_services  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 
 from deepagents_temporal.conversation import ConversationStore  # noqa: E402
+from deepagents_temporal.failures import innermost_failure_message  # noqa: E402
 from deepagents_temporal.profiles import get_builtin_profile  # noqa: E402
 from deepagents_temporal.schema import AgentInput, AgentResult, Message  # noqa: E402
 from deepagents_temporal.services import hard_exit, s3_client  # noqa: E402
@@ -50,7 +50,6 @@ from scripted_llm import ChatRequest, Reply, ScriptedLLM  # noqa: E402
 
 INPUT_PATH = "/input/twenty-kb.txt"
 MEASURED_STEP = 100
-_STEPS = re.compile(r"STEPS=(\d+)")
 
 
 @dataclass
@@ -71,25 +70,24 @@ def text_of(size: int, seed: str) -> str:
 
 
 def steps_before(req: ChatRequest) -> int:
-    """The agent's model calls before this one, those a summary stands for included."""
-    text = "\n".join(req.user_texts)
-    summarized = max((int(n) for n in _STEPS.findall(text)), default=0)
-    if SUMMARY_SYSTEM_PROMPT in req.system_prompt:
-        return summarized + text.count("## assistant")
-    return summarized + req.turn
+    """The agent's model calls before this one: the latest call id says (``step-<n>``), and
+    a summary keeps the most recent calls whole."""
+    done = [int(c.id.removeprefix("step-")) for c in req.assistant_tool_calls if c.id.startswith("step-")]
+    return max(done) + 1 if done else 0
 
 
 def brain_for(marker: str, steps: int) -> Callable[[ChatRequest], Reply | None]:
-    """N steps of read_file, then an answer; a summary that counts the steps it stands for."""
+    """N steps of read_file, then an answer."""
 
     def brain(req: ChatRequest) -> Reply | None:
         if marker not in req.first_user_text and not any(marker in t for t in req.user_texts):
             return None
-        done = steps_before(req)
         if SUMMARY_SYSTEM_PROMPT in req.system_prompt:
-            return Reply.text(f"The agent read {INPUT_PATH} again and again. STEPS={done}")
+            # The request is among what a summary condenses: the summary names the run.
+            return Reply.text(f"The agent read {INPUT_PATH} again and again for the {marker}.")
+        done = steps_before(req)
         if done < steps:
-            return Reply.tool_calls([("read_file", {"file_path": INPUT_PATH})])
+            return Reply.tool_calls([("read_file", {"file_path": INPUT_PATH}, f"step-{done}")])
         return Reply.text(f"done after {steps} steps")
 
     return brain
@@ -170,6 +168,8 @@ async def long_run(
             llm.clear()
             await asyncio.wait([waiting], timeout=5)
         result: AgentResult = waiting.result()
+        if result.answer != f"done after {steps} steps":
+            raise RuntimeError(f"the run answered {result.answer[:200]!r}, not the scripted answer")
     finally:
         llm.brain = before
     seconds = time.monotonic() - started
@@ -280,6 +280,6 @@ if __name__ == "__main__":
             main(options.steps, options.output_bytes, options.continue_as_new_steps, options.summarize_after_tokens)
         )
     except Exception as err:  # noqa: BLE001 - report, then leave without finalization
-        print(f"long_run failed: {type(err).__name__}: {err}", file=sys.stderr)
+        print(f"long_run failed: {type(err).__name__}: {innermost_failure_message(err)}", file=sys.stderr)
         code = 1
     hard_exit(code)
