@@ -107,16 +107,20 @@ def history_markdown(messages: list[Message]) -> str:
 
 
 def summary_prompt(older: list[Message], history_path: str) -> list[Message]:
-    """The summarization request: the older messages, each clipped, the latest kept when they are too many."""
+    """The summarization request: the older messages, each clipped; when they are too many,
+    the first (the request, or the previous summary) and the latest that fit."""
     parts = [_rendered(m, RENDERED_MESSAGE_CHARS) for m in older]
-    total, start = 0, len(parts)
-    while start > 0 and total + len(parts[start - 1]) <= RENDERED_TOTAL_CHARS:
+    first, rest = parts[:1], parts[1:]
+    total, start = sum(len(p) for p in first), len(rest)
+    while start > 0 and total + len(rest[start - 1]) <= RENDERED_TOTAL_CHARS:
         start -= 1
-        total += len(parts[start])
-    skipped = f"[{start} earlier messages left out here; they are in {history_path}]\n\n" if start else ""
+        total += len(rest[start])
+    skipped = [f"[{start} messages left out here; they are in {history_path}]\n"] if start else []
     return [
         Message(role="system", content=SUMMARY_SYSTEM_PROMPT),
-        Message(role="user", content=f"The conversation to condense:\n\n{skipped}" + "\n".join(parts[start:])),
+        Message(
+            role="user", content="The conversation to condense:\n\n" + "\n".join([*first, *skipped, *rest[start:]])
+        ),
     ]
 
 

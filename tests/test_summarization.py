@@ -143,3 +143,13 @@ def test_a_profile_file_sets_the_summarization_budget_and_a_too_small_one_is_ref
         parse_profile({**base, "summarize_after_tokens": 10}, "p.yaml")
     assert "p.yaml: summarize_after_tokens" in str(refused.value)
     assert "1000" in str(refused.value)
+
+
+def test_a_long_summary_prompt_keeps_the_request_and_the_latest_messages() -> None:
+    messages = _conversation(200, size=3_000)
+    _, older, _ = summarization.split(messages, keep=6)
+    text = summarization.summary_prompt(older, "/conversation_history/x.md")[1].content
+    assert len(text) <= summarization.RENDERED_TOTAL_CHARS + 1_000
+    assert "the request" in text  # the first message, whatever is left out
+    assert "/f196.md" in text and "/f5.md" not in text
+    assert "messages left out here; they are in /conversation_history/x.md" in text
