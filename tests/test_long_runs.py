@@ -299,7 +299,8 @@ async def test_old_large_tool_traffic_is_shortened_in_the_request_only(
             )
         if step == steps:
             return Reply.tool_calls([("read_file", {"file_path": "/big/b00.md"})])
-        if step == steps + 1:
+        if step <= steps + 11:
+            # 22 messages more: the read's result is old by the last call.
             return Reply.tool_calls([("ls", {"path": "/big"})])
         return Reply.text("done")
 
@@ -313,9 +314,20 @@ async def test_old_large_tool_traffic_is_shortened_in_the_request_only(
     assert first_write["file_path"] == "/big/b00.md"
     assert "the whole is in the run's file /big/b00.md" in first_write["content"]
     assert len(first_write["content"]) < 500
-    recent_write = json.loads(calls[steps - 1]["function"]["arguments"])
-    assert recent_write["content"] == note(steps - 1, 6000)
-    # The stored files and transcript keep everything.
+    # An old large tool result: its head and the run's file that holds it whole.
+    read = next(m for m in last.messages if m.get("tool_call_id") == calls[steps]["id"])
+    assert len(read["content"]) < 600
+    found = re.search(r"the run's file (/large_tool_results/\S+\.txt)", read["content"])
+    assert found, read["content"]
+    whole = await asyncio.to_thread(read_object, settings, f"runs/{handle.id}/files{found.group(1)}")
+    # That file holds the result as the model was sent it while it was recent.
+    mine = [r.request for r in llm.requests if marker in json.dumps(r.request.messages)]
+    sent_whole = next(m["content"] for m in mine[steps + 1].messages if m.get("tool_call_id") == calls[steps]["id"])
+    assert whole == sent_whole and len(whole) > 2_000
+    assert read["content"].startswith(whole[:200])
+    # The recent messages go whole.
+    assert last.messages[-1]["role"] == "tool" and "b13.md" in last.messages[-1]["content"]
+    # The stored files keep everything.
     text = await asyncio.to_thread(
         bucket_text, s3_client(settings), settings.s3_bucket, [f"runs/{handle.id}/files/big/"]
     )
