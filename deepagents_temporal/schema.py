@@ -224,8 +224,9 @@ class AgentResume(BaseModel):
     routing_note: str = ""
     last_model: str = ""
     created_at: datetime
-    # Tokens of the conversation as last counted (reported usage, else estimated).
+    # Tokens of the conversation as last counted (reported usage, else estimated), and its messages.
     context_tokens: int = 0
+    context_messages: int = 0
     summaries: int = 0
 
 

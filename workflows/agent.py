@@ -454,7 +454,9 @@ class AgentWorkflow:
         long_runs = workflow.patched(LONG_RUNS_PATCH)
         if long_runs:
             self._size = ConversationSize(
-                profile.summarize_after_tokens, resume.context_tokens if resume else 0, 0 if resume is None else 2
+                profile.summarize_after_tokens,
+                resume.context_tokens if resume else 0,
+                resume.context_messages if resume else 0,
             )
         steps_before = self._step
         while True:
@@ -660,6 +662,7 @@ class AgentWorkflow:
             last_model=self._last_model,
             created_at=self._books.created_at,
             context_tokens=self._size.tokens,
+            context_messages=self._size.messages,
             summaries=self._summaries,
         )
         workflow.continue_as_new(
@@ -668,7 +671,6 @@ class AgentWorkflow:
                     # The profile it started with, whatever the profile files say now.
                     "profile": profile.name,
                     "profile_snapshot": profile,
-                    "agent": request.agent,
                     "resume": carry,
                 }
             )
