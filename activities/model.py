@@ -77,6 +77,7 @@ MAX_INLINE_ARGS_BYTES = 1024
 # Of stored-away arguments, strings up to this long stay inline (a file path).
 MAX_SHORT_ARG_CHARS = 200
 RETRY_AFTER_CAP_SECONDS = 60.0
+SUMMARY_PREVIEW_CHARS = 300
 # Answers up to this size also ride in the heartbeat details (payloads over
 # 128 KB go to the bucket through ExternalStorage, see services.py).
 MAX_HEARTBEAT_ANSWER_BYTES = 100_000
@@ -342,6 +343,8 @@ class ModelActivities:
         self._stream = stream or TokenPublisher(None)
         # One client per (model, timeout): reuses its HTTP connection pool.
         self._clients: dict[tuple[str, float], ChatOpenAI] = {}
+        # Summarized conversations just stored: (messages condensed, estimated tokens) by transcript.
+        self._condensed: dict[str, tuple[int, int]] = {}
 
     def _chat_model(self, model: str, timeout: float) -> ChatOpenAI:
         cached = self._clients.get((model, timeout))
@@ -407,7 +410,10 @@ class ModelActivities:
             details.send()
             raise
         return ModelCallResult(
-            message=_elide_large_args(kept.message, transcript, set(request.workflow_tools)),
+            message=_elide_large_args(kept.message, transcript, set(request.workflow_tools))
+            if request.summarize is None
+            # The summary itself is in the new transcript; history gets its start.
+            else Message(role="assistant", content=kept.message.content[:SUMMARY_PREVIEW_CHARS]),
             transcript=transcript,
             tools_digest=kept.tools_digest,
             records_written=records_written,
@@ -417,7 +423,15 @@ class ModelActivities:
             usage=self._priced(kept),
             failed_attempts=previous,
             unhealthy_models=list(dict.fromkeys(e.model for e in previous if e.unhealthy and e.model != kept.model)),
+            **self._summarized(request, transcript),
         )
+
+    def _summarized(self, request: ModelCallInput, transcript: str) -> dict:
+        """A summarization call's result fields (its answer, the summary, only previewed in history)."""
+        if request.summarize is None:
+            return {}
+        count, tokens = self._condensed.pop(transcript, (0, 0))
+        return {"summarized_messages": count, "context_tokens": tokens, "history_path": request.summarize.history_path}
 
     def _priced(self, kept: KeptAnswer) -> TokenUsage:
         """The call's usage with its cost, when DEEPAGENT_PRICES has the model that answered.
@@ -514,6 +528,10 @@ class ModelActivities:
                 [*request.new_messages, kept.message],
                 on_outage=details.send,
             )
+            if request.summarize is None
+            else self._storage(
+                "store the summarized conversation", self._condense, request, kept, on_outage=details.send
+            )
         ]
         if self._answers is not None and kept.attempt == activity.info().attempt:
             storing.append(
@@ -582,11 +600,24 @@ class ModelActivities:
         delay = timedelta(seconds=retry_after) if retry_after and next_model == model else None
         return ApplicationError(f"{model}: {text}", type="ModelCallFailed", next_retry_delay=delay)
 
+    def _condense(self, request: ModelCallInput, kept: KeptAnswer) -> str:
+        assert request.summarize is not None
+        transcript, count, tokens = self._conversations.condense(
+            request.run_id, request.transcript, request.new_messages, request.summarize, kept.message.content
+        )
+        self._condensed[transcript] = (count, tokens)
+        return transcript
+
     def _prepare(self, request: ModelCallInput) -> tuple[list[Message], list[dict], str | None]:
-        """The conversation to send and the tool schemas (stored once, then by hash)."""
+        """The conversation to send (made lean, see lean_requests.py) and the tool
+        schemas (stored once, then by hash); or the request of a summarization call."""
         store = self._conversations
+        if request.summarize is not None:
+            prompt = store.summary_request(request.run_id, request.transcript, request.new_messages, request.summarize)
+            return prompt, [], None
         conversation = store.load(request.run_id, request.transcript)
         conversation.extend(store.resolve(request.run_id, m) for m in request.new_messages)
+        conversation = store.lean(request.run_id, conversation)
         if request.tools is not None:
             return conversation, request.tools, store.put_tools(request.run_id, request.tools)
         if request.tools_digest is not None:

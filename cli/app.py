@@ -50,8 +50,6 @@ from deepagents_temporal.service_errors import debug_requested, report
 from deepagents_temporal.services import hard_exit, temporal_runtime
 from deepagents_temporal.settings import MODEL_TIMEOUT_RANGE
 
-# Long runs need continue-as-new (not there yet), so the loop stays bounded.
-MAX_STEPS_LIMIT = 500
 LIST_LIMIT = 10_000
 
 DESCRIPTION = (
@@ -123,8 +121,9 @@ def _step_limit(text: str) -> int:
         value = int(text)
     except ValueError:
         raise typer.BadParameter(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= MAX_STEPS_LIMIT:
-        raise typer.BadParameter(f"must be between 1 and {MAX_STEPS_LIMIT}, got {value}")
+    # No upper bound: a long run continues as new (workflows/continue_as_new.py).
+    if value < 1:
+        raise typer.BadParameter(f"must be at least 1, got {value}")
     return value
 
 
@@ -169,7 +168,7 @@ def run_command(
         typer.Option(
             parser=_step_limit,
             metavar="N",
-            help=f"model-call limit for the supervisor, 1-{MAX_STEPS_LIMIT} (default: the profile's)",
+            help="model-call limit for the supervisor, at least 1 (default: the profile's)",
         ),
     ] = None,
     user: Annotated[
@@ -196,6 +195,15 @@ def run_command(
             "once it has used N tokens (default: the profile's, else none)",
         ),
     ] = None,
+    continue_as_new_steps: Annotated[
+        int | None,
+        typer.Option(
+            parser=_step_limit,
+            metavar="N",
+            help="each agent continues as new (a fresh Temporal history, same run) after N model calls "
+            "(default: when Temporal suggests it or its history reaches 10,000 events)",
+        ),
+    ] = None,
 ) -> None:
     """start a run and follow it to the end (exit 0 when COMPLETED, 1 when it failed)"""
     _execute(
@@ -209,6 +217,7 @@ def run_command(
             with_worker=with_worker,
             model_timeout=model_timeout,
             max_tokens=max_tokens,
+            continue_as_new_steps=continue_as_new_steps,
         ),
     )
 

@@ -383,11 +383,14 @@ async def _follow(
     no_worker_hint: str | None,
     poll_seconds: float,
 ) -> None:
+    """Poll and show until the run ends."""
+    # By workflow id alone: a run that continued as new is followed to its latest run.
+    latest = client.get_workflow_handle(handle.id)
     workers: WorkerCheck | None = None
     with open_view() as view:
         while True:
             reconnections = link.reconnections
-            description = await link.call(handle.describe)
+            description = await link.call(latest.describe)
             await link.call(lambda: watcher.look_at_waits(description))  # noqa: B023 - called at once
             updates = await link.call(watcher.poll)
             if no_worker_hint is not None and description.status == WorkflowExecutionStatus.RUNNING:

@@ -38,6 +38,7 @@ async def run(
     model_timeout: float | None = None,
     max_tokens: int | None = None,
     workflow: str | None = None,
+    continue_as_new_steps: int | None = None,
 ) -> int:
     if not request.strip():
         say("error: the request is empty")
@@ -85,6 +86,7 @@ async def run(
                     user_id=user,
                     model_timeout_seconds=timeout,
                     max_tokens=max_tokens,
+                    continue_as_new_steps=continue_as_new_steps,
                 ),
                 id=run_id,
                 task_queue=services.settings.temporal_task_queue,

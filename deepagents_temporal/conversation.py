@@ -10,6 +10,13 @@ size stays flat from step 1 to step 1,000, and a step costs one PUT.
 
 Large tool outputs are stored on their own (``messages/<sha256>.json``) and a
 segment holds only a reference to them; tool schemas likewise (``tools/``).
+
+A summarized conversation (``summarization.py``) starts a new chain: its first
+segment holds the system prompt, the summary and the recent messages; the
+condensed messages are written whole to the run's file
+``/conversation_history/<agent>-<n>.md``. What the model is sent is made lean
+(``lean_requests.py``): large old tool results are written to
+``/large_tool_results/`` in the run's files, once.
 """
 
 from __future__ import annotations
@@ -24,9 +31,10 @@ from typing import Any
 from minio import Minio
 from minio.error import S3Error
 
+from deepagents_temporal import lean_requests, summarization
 from deepagents_temporal.digest import sha256_hex
-from deepagents_temporal.s3 import is_missing, run_prefix
-from deepagents_temporal.schema import Message, ToolCall
+from deepagents_temporal.s3 import is_missing, run_files_prefix, run_prefix
+from deepagents_temporal.schema import Message, SummarizeRequest, ToolCall
 
 CACHE_ENTRIES = 20_000
 
@@ -163,8 +171,64 @@ class ConversationStore:
                 conversation.append(self.resolve(run_id, message))
         return conversation
 
+    def load_raw(self, run_id: str, transcript: str | None, after: list[Message]) -> list[Message]:
+        """The conversation up to ``transcript`` then ``after``, stored messages left as references."""
+        segments = []
+        digest = transcript
+        while digest is not None:
+            segment = self._get(run_id, "transcripts", digest)
+            segments.append(segment["messages"])
+            digest = segment["parent"]
+        return [Message.model_validate(raw) for messages in reversed(segments) for raw in messages] + list(after)
+
     def resolve(self, run_id: str, message: Message) -> Message:
         return self.get_message(run_id, message.stored) if message.stored else message
 
     async def aload(self, run_id: str, transcript: str | None) -> list[Message]:
         return await asyncio.to_thread(self.load, run_id, transcript)
+
+    # -- the run's files (summaries and lean requests point there) -------------
+
+    def put_file(self, run_id: str, path: str, text: str) -> None:
+        """Write ``text`` to the run's file ``path`` (an absolute agent path), once per content."""
+        key = f"{run_files_prefix(run_id)}{path.lstrip('/')}"
+        data = text.encode("utf-8")
+        marker = f"file:{key}:{sha256_hex(data)}"
+        if self._cached(marker) is None:
+            self._client.put_object(self._bucket, key, io.BytesIO(data), len(data), content_type="text/plain")
+            self._remember(marker, True)
+
+    def lean(self, run_id: str, conversation: list[Message]) -> list[Message]:
+        """``conversation`` as the model is sent it (large old tool traffic shortened, see lean_requests.py)."""
+
+        def offload(message: Message) -> str:
+            path = lean_requests.result_path(message)
+            self.put_file(run_id, path, message.content)
+            return path
+
+        return lean_requests.lean(conversation, offload)
+
+    # -- summarization -----------------------------------------------------------
+
+    def summary_request(
+        self, run_id: str, transcript: str | None, after: list[Message], request: SummarizeRequest
+    ) -> list[Message]:
+        """The model request that summarizes the older part of the conversation."""
+        messages = [self.resolve(run_id, m) for m in self.load_raw(run_id, transcript, after)]
+        _, older, _ = summarization.split(messages, request.keep_messages)
+        return summarization.summary_prompt(older, request.history_path)
+
+    def condense(
+        self, run_id: str, transcript: str | None, after: list[Message], request: SummarizeRequest, summary: str
+    ) -> tuple[str, int, int]:
+        """Start the summarized conversation: (its transcript, messages condensed, its estimated tokens).
+
+        The condensed messages go whole to the run's history file first; the
+        kept ones stay as stored (references and all)."""
+        raw = self.load_raw(run_id, transcript, after)
+        _, older, _ = summarization.split(raw, request.keep_messages)
+        resolved_older = [self.resolve(run_id, m) for m in older]
+        self.put_file(run_id, request.history_path, summarization.history_markdown(resolved_older))
+        messages, count = summarization.condensed(raw, summary, request)
+        tokens = summarization.estimate_tokens([self.resolve(run_id, m) for m in messages])
+        return self.append(run_id, None, messages), count, tokens

@@ -92,6 +92,21 @@ class ModelCallInput(BaseModel):
     # (saves an activity per step); see ModelCallResult.records_written.
     records: RecordBatch | None = None
     request_timeout_seconds: float = 120.0
+    # Set: this call condenses the conversation instead of continuing it
+    # (deepagents_temporal/summarization.py); the result's transcript is the new one.
+    summarize: SummarizeRequest | None = None
+
+
+class SummarizeRequest(BaseModel):
+    """What a summarization call needs besides the transcript: what to keep and what never to lose."""
+
+    # The most recent messages kept whole (a tool call stays with its results).
+    keep_messages: int = 6
+    # The run's file the whole conversation so far is written to, e.g. /conversation_history/qa-1.md.
+    history_path: str
+    todos: list[Todo] = Field(default_factory=list)
+    # Keys of the files this agent and its sub-agents wrote so far.
+    files: list[str] = Field(default_factory=list)
 
 
 class ModelAttemptError(BaseModel):
@@ -132,6 +147,11 @@ class ModelCallResult(BaseModel):
     failed_attempts: list[ModelAttemptError] = Field(default_factory=list)
     # Models that answered 401 or 404 during this call: the run skips them from now on.
     unhealthy_models: list[str] = Field(default_factory=list)
+    # Estimated tokens of the conversation after this call, for a model that reports no usage.
+    context_tokens: int = 0
+    # A summarization call: how many messages it condensed and where the whole conversation is.
+    summarized_messages: int = 0
+    history_path: str | None = None
 
 
 TodoStatus = Literal["pending", "in_progress", "completed"]
@@ -171,6 +191,44 @@ class AgentInput(BaseModel):
     max_tokens: int | None = Field(default=None, gt=0)
     # A sub-agent's: what the run had spent, as its parent knew, when it was started.
     tokens_used_before: int = Field(default=0, ge=0)
+    # Continue as new after this many model calls of one run of the workflow
+    # (None: only when Temporal suggests it or the history passes HOP_EVENTS).
+    continue_as_new_steps: int | None = Field(default=None, gt=0)
+    # Set by the agent itself when it continues as new: where it was (workflows/continue_as_new.py).
+    resume: AgentResume | None = None
+
+
+class AgentResume(BaseModel):
+    """An agent's state carried across continue-as-new: the run goes on where it was."""
+
+    agent: str
+    step: int
+    transcript: str | None
+    tools_digest: str | None
+    # Messages after the transcript not yet sent (the last step's tool results).
+    pending: list[Message] = Field(default_factory=list)
+    todos: list[Todo] = Field(default_factory=list)
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    child_usage: TokenUsage = Field(default_factory=TokenUsage)
+    models_used: list[str] = Field(default_factory=list)
+    skipped: dict[str, str] = Field(default_factory=dict)
+    artifacts: list[ArtifactInfo] = Field(default_factory=list)
+    children: list[ChildInfo] = Field(default_factory=list)
+    child_counters: dict[str, int] = Field(default_factory=dict)
+    decision_seq: int = 0
+    # Progress events before this run of the workflow (their seq continues), and the last of them.
+    events_before: int = 0
+    recent_events: list[ProgressEvent] = Field(default_factory=list)
+    # Run-log parts written so far (one per hop).
+    log_parts: int = 0
+    hops: int = 0
+    routing_note: str = ""
+    last_model: str = ""
+    created_at: datetime
+    # Tokens of the conversation as last counted (reported usage, else estimated), and its messages.
+    context_tokens: int = 0
+    context_messages: int = 0
+    summaries: int = 0
 
 
 class AgentResult(BaseModel):
@@ -272,6 +330,7 @@ class DeliverableInput(BaseModel):
 
 
 AgentResult.model_rebuild()
+AgentInput.model_rebuild()
 
 
 class RecordBatch(BaseModel):
@@ -293,4 +352,7 @@ class RecordBatch(BaseModel):
         )
 
 
+SummarizeRequest.model_rebuild()
 ModelCallInput.model_rebuild()
+ModelCallResult.model_rebuild()
+AgentResume.model_rebuild()

@@ -86,7 +86,13 @@ async def test_history_bytes_per_step_stay_flat_over_100_steps(
 
     last = next(r.request for r in llm.requests if check(r.request))
     reads = [m for m in last.messages if m.get("role") == "tool" and str(m.get("tool_call_id", "")).startswith("r")]
-    assert len(reads) == STEPS and all(len(m["content"]) > OUTPUT_BYTES for m in reads)
+    assert len(reads) == STEPS
+    # Each read's result reached the model whole in the call after it (older ones
+    # are shortened in the request, lean_requests.py).
+    by_turn = {r.request.turn: r.request for r in llm.requests}
+    for turn in range(1, STEPS + 1):
+        read = next(m for m in by_turn[turn].messages if m.get("tool_call_id") == f"r{turn - 1}")
+        assert len(read["content"]) > OUTPUT_BYTES, turn
 
     history = await handle.fetch_history()
     events = list(history.events)

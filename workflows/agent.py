@@ -5,7 +5,9 @@ says which prompt, tools and sub-agents it has. Model calls are activities;
 todos and message bookkeeping are workflow state; each ``task()`` call is a
 child AgentWorkflow. The PostgreSQL rows are kept by ``workflows/bookkeeping.py``
 and the progress events by ``workflows/progress.py``. A model that answers 401
-or 404 is skipped by the rest of the run, sub-agents included.
+or 404 is skipped by the rest of the run, sub-agents included. Long runs
+summarize their conversation (``workflows/summarization.py``) and continue as
+new after any step (``workflows/continue_as_new.py``).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
     from deepagents_temporal.schema import (
         AgentInput,
         AgentResult,
+        AgentResume,
         ArtifactInfo,
         ChildInfo,
         CustomToolInput,
@@ -75,6 +78,7 @@ with workflow.unsafe.imports_passed_through():
         ModelCallInput,
         ModelCallResult,
         Progress,
+        SummarizeRequest,
         Todo,
         TokenUsage,
         ToolCall,
@@ -86,9 +90,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.bookkeeping import MAX_RECORDED_SUMMARY, RunBookkeeping
     from workflows.budget import EXCEEDED_DETAIL, TokenBudget
     from workflows.cancellation import cancellation_text
+    from workflows.continue_as_new import LONG_RUNS_PATCH, agent_part, hop_due, log_part_id
     from workflows.details import current_details_extra
     from workflows.graph_agent import GraphAgentWorkflow
     from workflows.progress import ProgressLog, todos_markdown
+    from workflows.summarization import KEEP_MESSAGES, ConversationSize
     from workflows.visibility import child_attributes, record_end
 
 # Models that answered 401 or 404 are skipped for the rest of the run (a
@@ -100,6 +106,7 @@ PROFILE_FROM_ACTIVITY = "profile-from-activity"
 # The agent name of a request's routing step (progress lines, rows, UI).
 ROUTER_AGENT = "router"
 DELIVERABLE_NAME = "final_answer.md"
+MAX_QUERY_CHILDREN = 100
 EMPTY_REPLY_NOTICE = (
     "Error: your last reply was empty (no text and no tool calls). Call a tool or give your final answer."
 )
@@ -141,6 +148,12 @@ class AgentWorkflow:
         # Tool calls waiting for a person (the profile's interrupt_on).
         self._approvals = ApprovalGate()
         self._last_model = ""
+        # Long runs (workflows/continue_as_new.py): hops so far, summaries so far.
+        self._hops = 0
+        self._log_parts = 0
+        self._summaries = 0
+        self._size: ConversationSize | None = None
+        self._hop_steps: int | None = None
 
     # ----- queries -------------------------------------------------------
 
@@ -155,7 +168,9 @@ class AgentWorkflow:
             step=self._step,
             done=self._done,
             todos=list(self._todos),
-            children=list(self._children),
+            # Running ones and the latest: a long run's query stays small.
+            children=[c for c in self._children[:-MAX_QUERY_CHILDREN] if c.status == "running"]
+            + self._children[-MAX_QUERY_CHILDREN:],
             events=self._progress.since(since),
             next_seq=len(self._progress),
         )
@@ -179,6 +194,8 @@ class AgentWorkflow:
         info = workflow.info()
         self._run_id = request.run_id or info.workflow_id
         is_root = request.run_id is None
+        resume = request.resume
+        self._hop_steps = request.continue_as_new_steps
         self._books = RunBookkeeping(
             RunRecord(
                 run_id=info.workflow_id,
@@ -186,13 +203,17 @@ class AgentWorkflow:
                 workflow_name=info.workflow_type,
                 profile=request.profile,
                 agent=request.agent,
-                created_at=workflow.now(),
+                created_at=resume.created_at if resume else workflow.now(),
             )
         )
-        self._books.started(request.request)
+        if resume is None:
+            self._books.started(request.request)
+        else:
+            # The same run going on: no second STARTED row, its decisions numbered on.
+            self._resume(resume)
         try:
             profile_name = request.profile
-            if profile_name is None:
+            if profile_name is None and resume is None:
                 choice = await self._route(request) if request.workflow is None else self._named_workflow(request)
                 if choice.kind == "workflow":
                     return await self._run_routed_workflow(request, choice)
@@ -423,6 +444,22 @@ class AgentWorkflow:
             Message(role="user", content=request.request),
         ]
         usage = TokenUsage()
+        resume = request.resume
+        if resume is not None:
+            transcript, tools_digest, pending, usage = (
+                resume.transcript,
+                resume.tools_digest,
+                list(resume.pending),
+                resume.usage,
+            )
+        long_runs = workflow.patched(LONG_RUNS_PATCH)
+        if long_runs:
+            self._size = ConversationSize(
+                profile.summarize_after_tokens,
+                resume.context_tokens if resume else 0,
+                resume.context_messages if resume else 0,
+            )
+        steps_before = self._step
         while True:
             if self._step >= max_steps:
                 raise ApplicationError(
@@ -431,6 +468,8 @@ class AgentWorkflow:
                     non_retryable=True,
                 )
             self._budget.check(self._usage + self._child_usage)
+            if self._size is not None and self._size.due(pending):
+                transcript, pending, usage = await self._summarize(spec, chain, request, transcript, pending, usage)
             self._step += 1
             # The previous step's rows ride along with the model call.
             records = self._books.take()
@@ -454,6 +493,8 @@ class AgentWorkflow:
             )
             if not result.records_written:
                 self._books.give_back(records)
+            if self._size is not None:
+                self._size.after_call(pending, result)
             transcript, pending, tools_digest = result.transcript, [], result.tools_digest
             usage = usage + result.usage
             self._note_models([result.model])
@@ -470,6 +511,8 @@ class AgentWorkflow:
                 self._event("error", f"empty reply from {result.model}")
                 continue
             pending.extend(await self._run_tools(reply.tool_calls, context))
+            if long_runs and hop_due(self._step - steps_before, request.continue_as_new_steps):
+                await self._continue_as_new(request, profile, spec, transcript, tools_digest, pending, usage)
 
         self._done = True
         self._event("final", f"finished after {self._step} model calls")
@@ -484,6 +527,154 @@ class AgentWorkflow:
             usage=usage + self._child_usage,
             children=[c.workflow_id for c in self._children],
             skipped_models=list(self._skipped),
+        )
+
+    # ----- long runs: summarization and continue-as-new ---------------------
+
+    async def _summarize(
+        self,
+        spec: AgentSpec,
+        chain: list[str],
+        request: AgentInput,
+        transcript: str | None,
+        pending: list[Message],
+        usage: TokenUsage,
+    ) -> tuple[str, list[Message], TokenUsage]:
+        """Condense the older messages into one summary (deepagents_temporal/summarization.py):
+        a model call through the same activity and chain; returns the new transcript."""
+        assert self._books is not None and self._size is not None
+        self._summaries += 1
+        path = f"/conversation_history/{agent_part(workflow.info().workflow_id)}-{self._summaries:03d}.md"
+        records = self._books.take()
+        result = await self._call_model(
+            ModelCallInput(
+                run_id=self._run_id,
+                agent=spec.name,
+                step=self._step,
+                model_chain=self._usable(chain),
+                skip_models=[] if chain else list(self._skipped),
+                rounds=MODEL_CHAIN_ROUNDS,
+                transcript=transcript,
+                new_messages=pending,
+                records=records if records else None,
+                request_timeout_seconds=request.model_timeout_seconds,
+                summarize=SummarizeRequest(
+                    keep_messages=KEEP_MESSAGES,
+                    history_path=path,
+                    todos=list(self._todos),
+                    files=list(self._artifacts),
+                ),
+            ),
+            spec.name,
+        )
+        if not result.records_written:
+            self._books.give_back(records)
+        tokens_before = self._size.tokens
+        self._size.after_summary(result)
+        self._note_models([result.model])
+        self._learn_unhealthy(result)
+        self._event(
+            "model",
+            f"summarized {result.summarized_messages} earlier messages ({tokens_before} tokens, limit "
+            f"{self._size.limit}) with {result.model}; the whole conversation is in {path}",
+        )
+        self._decide(
+            DecisionKind.MODEL_CALL,
+            f"{result.model} -> summary of {result.summarized_messages} messages",
+            model=result.model,
+            attempt=result.attempt,
+            input_tokens=result.usage.input_tokens,
+            output_tokens=result.usage.output_tokens,
+            total_tokens=result.usage.total_tokens,
+            payload={
+                "summarization": {
+                    "messages": result.summarized_messages,
+                    "tokens_before": tokens_before,
+                    "tokens_after": result.context_tokens,
+                    "history_path": path,
+                },
+                "transcript": result.transcript,
+                "failed_attempts": [e.model_dump() for e in result.failed_attempts],
+            },
+        )
+        return result.transcript, [], usage + result.usage
+
+    def _resume(self, resume: AgentResume) -> None:
+        """Where the run was when its previous run of this workflow continued as new."""
+        assert self._books is not None
+        self._agent_name = resume.agent
+        self._step = resume.step
+        self._todos = list(resume.todos)
+        self._usage = resume.usage
+        self._child_usage = resume.child_usage
+        self._models_used = list(resume.models_used)
+        self._skipped = dict(resume.skipped)
+        self._artifacts = {a.key: a for a in resume.artifacts}
+        self._children = list(resume.children)
+        self._child_counters = dict(resume.child_counters)
+        self._progress = ProgressLog(resume.events_before, resume.recent_events)
+        self._log_parts = resume.log_parts
+        self._hops = resume.hops
+        self._summaries = resume.summaries
+        self._routing_note = resume.routing_note
+        self._last_model = resume.last_model
+        self._books.resumed(resume.decision_seq)
+
+    async def _continue_as_new(
+        self,
+        request: AgentInput,
+        profile: Profile,
+        spec: AgentSpec,
+        transcript: str | None,
+        tools_digest: str | None,
+        pending: list[Message],
+        usage: TokenUsage,
+    ) -> None:
+        """Hand the run to a new run of this workflow (same id), after this step: the
+        step's tools have returned; handlers, log lines and rows are finished first."""
+        assert self._books is not None and self._size is not None
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self._hops += 1
+        self._event("model", f"continuing as new after step {self._step} (hop {self._hops})")
+        self._log_parts += 1
+        await self._write_log_part(log_part_id(workflow.info().workflow_id, self._log_parts))
+        self._queue_run_status(RunStatus.IN_PROGRESS)
+        await self._books.drain()
+        carry = AgentResume(
+            agent=spec.name,
+            step=self._step,
+            transcript=transcript,
+            tools_digest=tools_digest,
+            pending=pending,
+            todos=self._todos,
+            usage=usage,
+            child_usage=self._child_usage,
+            models_used=self._models_used,
+            skipped=self._skipped,
+            artifacts=list(self._artifacts.values()),
+            children=self._children,
+            child_counters=self._child_counters,
+            decision_seq=self._books.decision_seq,
+            events_before=len(self._progress),
+            recent_events=self._progress.recent(),
+            log_parts=self._log_parts,
+            hops=self._hops,
+            routing_note=self._routing_note,
+            last_model=self._last_model,
+            created_at=self._books.created_at,
+            context_tokens=self._size.tokens,
+            context_messages=self._size.messages,
+            summaries=self._summaries,
+        )
+        workflow.continue_as_new(
+            request.model_copy(
+                update={
+                    # The profile it started with, whatever the profile files say now.
+                    "profile": profile.name,
+                    "profile_snapshot": profile,
+                    "resume": carry,
+                }
+            )
         )
 
     async def _call_model(self, call: ModelCallInput, agent: str) -> ModelCallResult:
@@ -802,6 +993,7 @@ class AgentWorkflow:
                     model_timeout_seconds=context.model_timeout_seconds,
                     user_id=context.user_id,
                     profile_snapshot=profile,
+                    continue_as_new_steps=self._hop_steps,
                     **self._budget.for_child(self._usage + self._child_usage),
                 ),
                 id=child_id,
@@ -880,14 +1072,14 @@ class AgentWorkflow:
         self._event("tool", f"saved the final answer to {artifact.key}")
         return artifact
 
-    async def _write_logs(self, is_root: bool) -> None:
-        """This agent's lines to the bucket; the supervisor then merges all agents' into run.log."""
+    async def _write_log_part(self, part_id: str) -> None:
+        """This run's lines to the bucket, as the part named after ``part_id``."""
         workflow_id = workflow.info().workflow_id
         await workflow.execute_activity_method(
             FileActivities.write_log_part,
             LogPartInput(
                 run_id=self._run_id,
-                workflow_id=workflow_id,
+                workflow_id=part_id,
                 lines=self._progress.log_lines(self._agent_name, workflow_id),
             ),
             start_to_close_timeout=timedelta(seconds=60),
@@ -895,6 +1087,11 @@ class AgentWorkflow:
             retry_policy=STORAGE_RETRY_POLICY,
             summary=summaries.log_part(self._agent_name, len(self._progress)),
         )
+
+    async def _write_logs(self, is_root: bool) -> None:
+        """This agent's lines to the bucket; the supervisor then merges all agents' into run.log
+        (the parts of earlier runs of a workflow that continued as new included)."""
+        await self._write_log_part(workflow.info().workflow_id)
         if is_root:
             run_log = await workflow.execute_activity_method(
                 FileActivities.compose_run_log,

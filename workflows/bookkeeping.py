@@ -17,7 +17,7 @@ then) for every other writer.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -54,6 +54,18 @@ class RunBookkeeping:
         self.run_status(RunStatus.STARTED, TokenUsage(), [])
         self._batch.run = self._run_row.model_copy(update={"request": storable_text(request, MAX_RECORDED_REQUEST)})
         self.flush()
+
+    def resumed(self, decision_seq: int) -> None:
+        """The run goes on after continue-as-new: no STARTED row, decisions numbered on."""
+        self._decision_seq = decision_seq
+
+    @property
+    def decision_seq(self) -> int:
+        return self._decision_seq
+
+    @property
+    def created_at(self) -> datetime:
+        return self._run_row.created_at
 
     def set_agent(self, agent: str) -> None:
         self._run_row.agent = agent

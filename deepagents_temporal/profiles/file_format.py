@@ -19,6 +19,7 @@ from deepagents_temporal.mcp import McpServerSpec, parse_tool_entry
 from deepagents_temporal.profiles.spec import (
     APPROVAL_CHOICES,
     BUILTIN_TOOLS,
+    DEFAULT_SUMMARIZE_AFTER_TOKENS,
     GENERAL_PURPOSE,
     AgentSpec,
     ApprovalChoice,
@@ -30,7 +31,8 @@ from deepagents_temporal.profiles.spec import (
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # module.path:attribute
 GRAPH_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
-MAX_STEPS_LIMIT = 500
+# Below this a summary would hardly be shorter than what it condenses.
+MIN_SUMMARIZE_AFTER_TOKENS = 1_000
 
 GENERAL_PURPOSE_DESCRIPTION = (
     "General-purpose agent with the same tools as you: give it a self-contained piece of work "
@@ -105,7 +107,7 @@ class _AgentFields(BaseModel):
     tools: list[str] = Field(default_factory=list)
     # One model or a chain, primary first; unset = the run's chain.
     model: str | list[str] | None = None
-    max_steps: int = Field(default=25, ge=1, le=MAX_STEPS_LIMIT)
+    max_steps: int = Field(default=25, ge=1)
     # Tools whose calls wait for a person's decision (deepagents' shape).
     interrupt_on: dict[str, bool | InterruptOnFile] = Field(default_factory=dict)
 
@@ -165,6 +167,8 @@ class ProfileFile(_AgentFields):
     subagents: list[SubAgentFile] = Field(default_factory=list)
     # Tokens one run may use, supervisor and sub-agents together; unset = no limit.
     max_tokens: int | None = Field(default=None, gt=0)
+    # An agent's conversation past this many tokens has its older messages summarized.
+    summarize_after_tokens: int = Field(default=DEFAULT_SUMMARIZE_AFTER_TOKENS, ge=MIN_SUMMARIZE_AFTER_TOKENS)
     # MCP servers by name; agents are granted their tools as mcp:<server>/<tool> or mcp:<server>/*.
     mcp_servers: dict[str, McpServerFile] = Field(default_factory=dict)
 
@@ -318,6 +322,7 @@ def _resolve(profile: ProfileFile, custom_tools: dict[str, CustomToolSpec], sour
         subagents=subagents,
         custom_tools={name: spec for name, spec in sorted(custom_tools.items()) if name in used},
         max_tokens=profile.max_tokens,
+        summarize_after_tokens=profile.summarize_after_tokens,
         mcp_servers={
             name: McpServerSpec(name=name, **server.model_dump(exclude={"args"}), args=tuple(server.args))
             for name, server in profile.mcp_servers.items()

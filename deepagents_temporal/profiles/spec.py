@@ -67,6 +67,9 @@ class ApprovalRule(BaseModel):
     on_timeout: Literal["approve", "reject"] = "reject"
 
 
+DEFAULT_SUMMARIZE_AFTER_TOKENS = 170_000
+
+
 class AgentSpec(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -105,6 +108,9 @@ class Profile(BaseModel):
     custom_tools: dict[str, CustomToolSpec] = Field(default_factory=dict)
     # Tokens one run may use, supervisor and sub-agents together; None = no limit.
     max_tokens: int | None = None
+    # An agent's conversation past this many tokens has its older messages
+    # summarized (deepagents' figure for a model whose window is unknown).
+    summarize_after_tokens: int = DEFAULT_SUMMARIZE_AFTER_TOKENS
     # MCP servers whose tools agents are granted as mcp:<server>/<tool>.
     mcp_servers: dict[str, McpServerSpec] = Field(default_factory=dict)
     # The tools those servers offered when the run started (the list_mcp_tools
