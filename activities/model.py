@@ -41,6 +41,7 @@ import pydantic
 import urllib3
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.output_parsers.openai_tools import make_invalid_tool_call, parse_tool_call
 from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
@@ -227,6 +228,14 @@ async def _streamed(
                 call["args"].append(part.get("args") or "")
             usage = chunk.usage_metadata or usage
             metadata.update(chunk.response_metadata or {})
+    if usage is None:
+        # A server that ignores stream_options.include_usage: an estimate keeps
+        # budgets, summarization and costs working (logged, so it is not silent).
+        answer = AIMessage(content="".join(text), tool_calls=[])
+        arguments = sum(len("".join(c["args"])) for c in calls.values())
+        sent, received = count_tokens_approximately(messages), count_tokens_approximately([answer]) + arguments // 4
+        usage = {"input_tokens": sent, "output_tokens": received, "total_tokens": sent + received}
+        activity.logger.warning("no token usage reported while streaming: %d tokens estimated", sent + received)
     tool_calls, invalid = [], []
     for call in calls.values():
         raw = {"id": call["id"], "function": {"name": "".join(call["name"]), "arguments": "".join(call["args"])}}
@@ -474,7 +483,15 @@ class ModelActivities:
             writer = self._writer(request, model)
             try:
                 with tracing.span(f"chat {model}", attributes) as span:
-                    ai = await _streamed(runnable, to_langchain(conversation), writer, request.request_timeout_seconds)
+                    messages, timeout = to_langchain(conversation), request.request_timeout_seconds
+                    if self._settings.deepagent_stream_text:
+                        ai = await _streamed(runnable, messages, writer, timeout)
+                    else:
+                        async with asyncio.timeout(timeout):
+                            reply = await runnable.ainvoke(messages)
+                        if not isinstance(reply, AIMessage):
+                            raise TypeError(f"the model answered {type(reply).__name__}, not an AI message")
+                        ai = reply
                     if tracing.enabled():
                         used = _usage(ai)
                         served_by = ai.response_metadata.get("model_name")

@@ -125,6 +125,11 @@ class Settings(BaseSettings):
         description="model calls one worker runs at once (on the <TEMPORAL_TASK_QUEUE>-models queue): "
         "the knob for provider rate limits",
     )
+    deepagent_stream_text: bool = Field(
+        default=True,
+        description="read by the workers: stream the models' text to `run` and `watch` as it is written "
+        "(PostgreSQL NOTIFY); false: plain requests, for a server that refuses streaming or its usage report",
+    )
     deepagent_max_concurrent_workflow_tasks: int = Field(
         default=100, ge=1, description="workflow tasks one worker runs at once"
     )

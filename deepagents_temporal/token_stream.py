@@ -47,6 +47,9 @@ MAX_PAYLOAD_BYTES = 7_900
 FLUSH_SECONDS = 0.1
 # A NOTIFY that takes longer is given up: the model call never waits for viewers.
 SEND_TIMEOUT_SECONDS = 2.0
+# What the end of an attempt may wait for its last pieces, all together: the
+# answer is kept only after it, so a slow database must not hold it up long.
+CLOSE_TIMEOUT_SECONDS = 2.0
 # Live text of one attempt beyond this is not sent (a person follows the start;
 # the whole answer is the call's result), with a line saying so.
 MAX_LIVE_CHARS = 200_000
@@ -104,6 +107,8 @@ class StreamWriter:
     def add(self, text: str) -> None:
         if not text or self._failed or self._left <= 0:
             return
+        # A lone surrogate (a hostile or broken model) cannot be sent as JSON: shown as "?".
+        text = text.encode("utf-8", "replace").decode("utf-8")
         if len(text) >= self._left:
             text = text[: self._left] + CUT_NOTICE
         self._left -= len(text)
@@ -113,9 +118,20 @@ class StreamWriter:
             self._pump = asyncio.ensure_future(self._run())
 
     async def close(self, *, end: bool = True) -> None:
-        """Send what is left and, with ``end``, say the answer is complete."""
+        """Send what is left and, with ``end``, say the answer is complete.
+
+        Never raises and never waits more than ``CLOSE_TIMEOUT_SECONDS``: live
+        text is a courtesy to viewers, the answer is what must be kept.
+        """
         self._closing.set()
         self._wake.set()
+        try:
+            await asyncio.wait_for(self._finish(end), CLOSE_TIMEOUT_SECONDS)
+        except Exception as err:  # noqa: BLE001 - whatever went wrong, viewers only miss text
+            log.warning("live text of %s step %d cut short: %s", self._template.agent, self._template.step, err)
+            self.abort()
+
+    async def _finish(self, end: bool) -> None:
         if self._pump is not None:
             await self._pump
         await self._flush()
@@ -155,7 +171,7 @@ class StreamWriter:
                 self._pool.execute("SELECT pg_notify($1, $2)", self._channel, chunk.model_dump_json()),
                 SEND_TIMEOUT_SECONDS,
             )
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+        except Exception as err:  # noqa: BLE001 - a database or payload problem: viewers miss the text, no more
             self._failed = True
             log.warning("live text of %s step %d not sent (viewers miss it): %s", chunk.agent, chunk.step, err)
 

@@ -39,6 +39,7 @@ from deepagents_temporal.token_stream import (
 from scripted_llm import ChatRequest, Reply, ScriptedLLM
 from tests.cli_process import CliProcess, cluster_env
 from tests.helpers import model_results, start_run, stop_process, unique_request, worker_process
+from worker import build_worker
 
 PATIENCE = 120
 # The supervisor's synthesis, streamed slowly enough to kill its worker midway.
@@ -143,6 +144,26 @@ async def test_a_writer_sends_in_order_in_notify_sized_chunks_and_cuts_huge_answ
     assert board.calls[run_id].text == text[:MAX_LIVE_CHARS] + CUT_NOTICE
 
 
+async def test_a_broken_character_or_a_closed_pool_never_fails_the_call(settings: Settings, pool: asyncpg.Pool) -> None:
+    """Live text is a courtesy: what a model sends, or a database gone away, must not fail a paid answer."""
+    run_id = f"test-stream-{uuid.uuid4().hex[:12]}"
+    async with _listening(settings, run_id) as (board, _):
+        writer = TokenPublisher(pool).writer(_chunk(run_id=run_id, workflow_id=run_id))
+        writer.add("half an emoji: \ud83d and the rest")
+        await writer.close()  # must not raise
+        async with asyncio.timeout(PATIENCE):
+            while not board.calls.get(run_id) or not board.calls[run_id].ended:
+                await asyncio.sleep(0.05)
+    assert board.calls[run_id].text == "half an emoji: ? and the rest"
+
+    assert settings.database_url is not None
+    gone = await asyncpg.create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=1)
+    await gone.close()
+    writer = TokenPublisher(gone).writer(_chunk(run_id=run_id, workflow_id=run_id))
+    writer.add("nobody will see this")
+    await writer.close()  # must not raise either
+
+
 async def test_streamed_text_adds_up_to_each_answer_the_run_keeps(
     client: Client, settings: Settings, worker: Worker, llm: ScriptedLLM
 ) -> None:
@@ -169,6 +190,22 @@ async def test_streamed_text_adds_up_to_each_answer_the_run_keeps(
     assert board.calls[run_id].text == result.answer and result.answer.strip()
     # The sub-agents' text came on the same channel, each under its own workflow id.
     assert set(result.children) <= {c.workflow_id for c in chunks}
+
+
+async def test_with_streaming_off_the_models_get_plain_requests_and_the_run_completes(
+    client: Client, settings: Settings, pool: asyncpg.Pool, llm: ScriptedLLM
+) -> None:
+    plain = settings.model_copy(
+        update={"deepagent_stream_text": False, "temporal_task_queue": f"plain-{uuid.uuid4().hex[:8]}"}
+    )
+    request = unique_request()
+    async with await build_worker(client, plain, pool):
+        handle = await start_run(client, plain, request)
+        result: AgentResult = await handle.result()
+    assert result.answer.strip()
+    mine = [r for r in llm.requests if request in str(r.request.messages)]
+    assert mine and not any(r.request.stream for r in mine)
+    assert result.usage.total_tokens > 0  # a plain completion reports its usage
 
 
 def _is_synthesis_call(req: ChatRequest) -> bool:
