@@ -492,6 +492,9 @@ class ModelActivities:
                         if not isinstance(reply, AIMessage):
                             raise TypeError(f"the model answered {type(reply).__name__}, not an AI message")
                         ai = reply
+                    if request.summarize is not None and not (isinstance(ai.content, str) and ai.content.strip()):
+                        # An empty summary would replace the older messages by nothing: ask the next model.
+                        raise ValueError("the model answered the summary request with no text")
                     if tracing.enabled():
                         used = _usage(ai)
                         served_by = ai.response_metadata.get("model_name")

@@ -39,7 +39,8 @@ from deepagents_temporal.redaction import redact
 from deepagents_temporal.schema import ChildInfo, Progress, ProgressEvent
 from deepagents_temporal.token_stream import CallText, StreamBoard, StreamChange, StreamChunk, StreamListener
 
-POLL_SECONDS = 0.4
+# At most one query per second per workflow of the run (streamed text arrives in between).
+POLL_SECONDS = 1.0
 # Live text is drawn at most this often between two polls.
 STREAM_REDRAW_SECONDS = 0.1
 # Lines of each answer being written that the panel shows.

@@ -22,9 +22,6 @@ from cli.services import open_services
 from deepagents_temporal.reports.schema import REPORT_WORKFLOW_NAME
 from deepagents_temporal.settings import load_settings
 
-# At most one query per second per agent of the watched run.
-WATCH_POLL_SECONDS = 1.0
-
 
 async def watch(run_id: str) -> int:
     async with open_services(load_settings(), "watch") as services:
@@ -37,9 +34,7 @@ async def watch(run_id: str) -> int:
         say(f"watching run {run_id} ({description.workflow_type}, {status}); Ctrl-C detaches, the run goes on")
         link = TemporalLink(services.settings.temporal_address or "")
         try:
-            await follow(
-                handle, services.client, link, stream_dsn=stream_dsn(services), poll_seconds=WATCH_POLL_SECONDS
-            )
+            await follow(handle, services.client, link, stream_dsn=stream_dsn(services))
         except asyncio.CancelledError:
             say(f"\ndetached; run {run_id} goes on: `python starter.py watch {run_id}` attaches again")
             return 130

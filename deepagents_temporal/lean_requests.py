@@ -4,8 +4,9 @@ As deepagents does (its argument truncation for old ``write_file`` /
 ``edit_file`` calls, its eviction of large tool results to the file system):
 outside the most recent messages, string arguments of those calls over
 ``MAX_OLD_ARG_CHARS`` and tool results over ``MAX_OLD_RESULT_CHARS`` reach the
-model as their head and a note saying where the whole is, the file the call
-wrote or ``/large_tool_results/<call id>`` in the run's files. The stored
+model as their head and a note saying where the whole is: the file a
+``write_file`` wrote, the run's stored transcript (an edit's strings), or
+``/large_tool_results/<call id>`` in the run's files. The stored
 transcript keeps everything; only the request is shortened. Pure functions: the
 activity passes ``offload``, which writes a result to the run's files once.
 """
@@ -30,13 +31,21 @@ def _note(left_out: int, where: str) -> str:
     return f"\n[... {left_out:,} more characters left out of this request; the whole is in {where}]"
 
 
+def _where_argument(tool: str, argument: str, path: str) -> str:
+    # Only a write's content is in a file; an edit's strings, or a write that failed or
+    # was overwritten since, are only in the run's stored transcript.
+    if tool == "write_file" and argument == "content":
+        return f"the run's file {path} as this call wrote it (unless the call failed or the file changed since)"
+    return "the run's stored transcript (this call's arguments, kept whole)"
+
+
 def _shortened_call_args(message: Message) -> Message:
     calls = []
     for call in message.tool_calls:
         if call.name in FILE_WRITING_TOOLS and call.raw_args is None:
-            where = f"the run's file {call.args.get('file_path', '(its file_path)')}"
+            path = call.args.get("file_path", "(its file_path)")
             args = {
-                name: value[:HEAD_CHARS] + _note(len(value) - HEAD_CHARS, where)
+                name: value[:HEAD_CHARS] + _note(len(value) - HEAD_CHARS, _where_argument(call.name, name, path))
                 if isinstance(value, str) and len(value) > MAX_OLD_ARG_CHARS and name != "file_path"
                 else value
                 for name, value in call.args.items()

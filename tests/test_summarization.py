@@ -133,6 +133,22 @@ def test_a_lean_request_shortens_old_file_writes_and_large_old_results_only() ->
     assert messages[2].tool_calls[0].args["content"] == "x" * 5_000
 
 
+def test_an_old_edit_is_not_said_to_be_in_a_file() -> None:
+    """An edit's strings are in no file: the note points at the stored transcript instead."""
+    edit = ToolCall(
+        id="e1", name="edit_file", args={"file_path": "/f.md", "old_string": "o" * 5_000, "new_string": "n"}
+    )
+    messages = [
+        Message(role="user", content="go"),
+        Message(role="assistant", content="", tool_calls=[edit]),
+        Message(role="tool", content="Error: old_string not found", tool_call_id="e1", name="edit_file"),
+        *[Message(role="user", content=f"later {n}") for n in range(3)],
+    ]
+    sent = lean_requests.lean(messages, lambda m: "/unused", keep=2)
+    shortened = sent[1].tool_calls[0].args["old_string"]
+    assert len(shortened) < 400 and "the run's stored transcript" in shortened and "/f.md" not in shortened
+
+
 def test_a_profile_file_sets_the_summarization_budget_and_a_too_small_one_is_refused() -> None:
     base = {"name": "p", "description": "d", "system_prompt": "s", "tools": ["read_file"]}
     assert parse_profile(base, "p.yaml").summarize_after_tokens == DEFAULT_SUMMARIZE_AFTER_TOKENS

@@ -67,7 +67,9 @@ class ApprovalRule(BaseModel):
     on_timeout: Literal["approve", "reject"] = "reject"
 
 
-DEFAULT_SUMMARIZE_AFTER_TOKENS = 170_000
+# Under the default model's window (gpt-4o-mini: 128,000 tokens) with room for
+# the answer and the summary call itself; a profile on a larger model may raise it.
+DEFAULT_SUMMARIZE_AFTER_TOKENS = 100_000
 
 
 class AgentSpec(BaseModel):
