@@ -124,10 +124,26 @@ def summary_prompt(older: list[Message], history_path: str) -> list[Message]:
     ]
 
 
+# The summary restates the latest files written; a long run's older ones are a call to ls away.
+MAX_LISTED_FILES = 50
+
+
+def _agent_paths(keys: list[str]) -> list[str]:
+    """Bucket keys of the run's files as the agent names them (``runs/<id>/files/a.md`` -> ``/a.md``);
+    other artifacts (reports, logs) as they are."""
+    paths = []
+    for key in keys:
+        head, found, rest = key.partition("/files/")
+        paths.append("/" + rest if found and head.startswith("runs/") and head.count("/") == 1 else key)
+    return paths
+
+
 def summary_message(summary: str, request: SummarizeRequest, condensed: int) -> Message:
     """The user message that stands for the condensed messages; todos and files are restated, never lost."""
     todos = "\n".join(f"- [{t.status}] {t.content}" for t in request.todos) or "(none)"
-    files = "\n".join(f"- {key}" for key in request.files) or "(none)"
+    files = "\n".join(f"- {path}" for path in _agent_paths(request.files)[-MAX_LISTED_FILES:]) or "(none)"
+    if len(request.files) > MAX_LISTED_FILES:
+        files = f"({len(request.files) - MAX_LISTED_FILES} earlier ones: ls shows them all)\n" + files
     return Message(
         role="user",
         content=(

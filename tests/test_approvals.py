@@ -110,13 +110,13 @@ def test_interrupt_on_names_unknown_tools_and_tools_the_agent_lacks() -> None:
         "description": "d",
         "system_prompt": "s",
         "tools": ["read_file"],
-        "interrupt_on": {"fetch_url": True, "write_file": {"allow": ["approve"], "on_timeout": "reject"}},
+        "interrupt_on": {"fetch_page": True, "write_file": {"allow": ["approve"], "on_timeout": "reject"}},
         "subagents": [],
     }
     with pytest.raises(ProfileFileError) as err:
         parse_profile(data, "p.yaml")
     text = str(err.value)
-    assert "p.yaml: interrupt_on.fetch_url: unknown tool 'fetch_url'" in text
+    assert "p.yaml: interrupt_on.fetch_page: unknown tool 'fetch_page'" in text
     assert "p.yaml: interrupt_on.write_file: 'write_file' is not one of this agent's tools: read_file" in text
     assert "on_timeout 'reject' is not one of allow (approve)" in text
 

@@ -247,10 +247,12 @@ async def test_a_worker_killed_mid_answer_leaves_it_once_and_viewers_start_it_ov
     # The kept answer is the second attempt's, once: no text of the lost attempt in it.
     assert result.answer == SYNTHESIS
     calls = await model_results(client, handle)
-    assert calls[-1].attempt == 2 and calls[-1].message.content == SYNTHESIS
-    # A listener started the text over with attempt 2 and ended with the answer itself.
+    # Attempt 2, or a later one when a loaded machine also cost attempt 2 its heartbeat.
+    kept_by = calls[-1].attempt
+    assert kept_by >= 2 and calls[-1].message.content == SYNTHESIS
+    # A listener started the text over with that attempt and ended with the answer itself.
     shown = board.calls[run_id]
-    assert (shown.text, shown.chunk.attempt, shown.restarts) == (SYNTHESIS, 2, 1)
+    assert shown.text == SYNTHESIS and shown.chunk.attempt == kept_by and 1 <= shown.restarts <= kept_by - 1
     # So did `watch`: the lost attempt's lines, a line saying it starts over, then every line once.
     assert code == 0, watcher.output
     output = watcher.output

@@ -72,7 +72,7 @@ def test_the_summary_message_says_where_the_history_is_and_restates_todos_and_fi
         keep_messages=4,
         history_path="/conversation_history/supervisor-001.md",
         todos=[Todo(content="write the plan", status="in_progress"), Todo(content="review", status="pending")],
-        files=["runs/r/files/plan.md"],
+        files=["runs/r/files/plan.md", "reports/r/final_answer.md"],
     )
     messages = _conversation(5)
     condensed, count = summarization.condensed(messages, "SUMMARY TEXT", request)
@@ -84,8 +84,18 @@ def test_the_summary_message_says_where_the_history_is_and_restates_todos_and_fi
     assert "7 earlier messages condensed" in summary.content
     assert "/conversation_history/supervisor-001.md" in summary.content
     assert "- [in_progress] write the plan" in summary.content and "- [pending] review" in summary.content
-    assert "runs/r/files/plan.md" in summary.content
+    # Files as the agent reads them with read_file; other artifacts by their key.
+    assert "- /plan.md\n" in summary.content and "- reports/r/final_answer.md" in summary.content
+    assert "runs/r/files" not in summary.content
     assert condensed[2:] == messages[8:]
+
+
+def test_a_long_run_summary_lists_only_the_latest_files() -> None:
+    keys = [f"runs/r/files/notes/n{n:04d}.md" for n in range(120)]
+    request = SummarizeRequest(keep_messages=2, history_path="/conversation_history/a-001.md", files=keys)
+    content = summarization.summary_message("S", request, 3).content
+    assert "(70 earlier ones: ls shows them all)" in content
+    assert "/notes/n0119.md" in content and "/notes/n0069.md" not in content and "/notes/n0070.md" in content
 
 
 def test_the_summary_prompt_carries_the_older_messages_and_the_history_keeps_them_whole() -> None:

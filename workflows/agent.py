@@ -619,6 +619,8 @@ class AgentWorkflow:
         self._routing_note = resume.routing_note
         self._last_model = resume.last_model
         self._books.resumed(resume.decision_seq)
+        # The UI shows where the run is from the new run's first moment, not only after its next answer.
+        self._show_details()
 
     async def _continue_as_new(
         self,
