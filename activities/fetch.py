@@ -25,6 +25,7 @@ from deepagents_temporal.digest import sha256_hex
 from deepagents_temporal.documents.convert import UnsupportedDocument, extract_text
 from deepagents_temporal.fetch import FetchLimits, FetchRefused, FetchUnavailable, fetch
 from deepagents_temporal.fetch.files import layout, media_type, meta_json, tool_text
+from deepagents_temporal.redaction import redact
 from deepagents_temporal.schema import ArtifactInfo, CustomToolInput, Message, ToolOutput
 from deepagents_temporal.settings import Settings
 from deepagents_temporal.tools import FetchUrlArgs, ToolArgumentError, parse_args
@@ -57,15 +58,17 @@ class FetchActivities:
             fetched = await fetch(parsed.url, self._limits)
         except FetchRefused as err:
             activity.logger.info("%s fetch_url refused: %s", request.agent, err)
-            return _error(call.id, f"fetch_url refused {parsed.url[:300]}: {err}")
+            return _error(call.id, f"fetch_url refused {redact(_without_password(parsed.url))[:300]}: {err}")
         except FetchUnavailable as err:
             raise ApplicationError(str(err), type=FETCH_UNAVAILABLE) from None
 
         digest = sha256_hex(fetched.data)
         host = fetched.final_url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
         try:
-            extracted = extract_text(
-                fetched.data, filename=fetched.final_url.split("?", 1)[0], content_type=fetched.content_type
+            # In a thread: a large page must not stall this worker's heartbeats.
+            name = fetched.final_url.split("?", 1)[0]
+            extracted = await asyncio.to_thread(
+                extract_text, fetched.data, filename=name, content_type=fetched.content_type
             )
             text, title, note = extracted.text, extracted.title, f"extracted from {extracted.kind}"
         except UnsupportedDocument as err:
@@ -97,3 +100,12 @@ def _error(call_id: str, problem: str) -> ToolOutput:
         summary=f"fetch_url: error: {problem[:200]}",
         error=problem,
     )
+
+
+def _without_password(url: str) -> str:
+    """``url`` as it may be repeated: a user name and password in it are masked."""
+    scheme, found, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if not found or "@" not in authority:
+        return url
+    return f"{scheme}://***@{authority.rsplit('@', 1)[1]}{slash}{path}"

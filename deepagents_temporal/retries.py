@@ -63,6 +63,15 @@ STORAGE_RETRY_POLICY = RetryPolicy(
     non_retryable_error_types=["ValueError", "LookupError"],
 )
 
+# Steps that convert user documents: a file that defeats the converter (a crafted
+# DOCX, a step timing out) must end the run, not be tried for ever.
+CONVERSION_RETRY_POLICY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=5,
+    non_retryable_error_types=["ValueError", "LookupError"],
+)
+
 
 def custom_tool_retry_policy(retries: int) -> RetryPolicy:
     """A custom tool's ``@tool(retries=N)``: N more attempts after an exception,

@@ -81,7 +81,7 @@ async def test_onboard_waits_and_supply_completes_it(settings: Settings, worker:
 
     refused = await _cli(settings, "supply", run_id, "incorporation_date=yesterday", "--by", "ops")
     assert refused.returncode == 1, refused.stdout + refused.stderr
-    assert "error: refused: incorporation_date: 'yesterday': Input should be a valid date" in refused.stdout
+    assert "error: refused: incorporation_date: 'yesterday': not a date as YYYY-MM-DD" in refused.stdout
     assert "Traceback" not in refused.stdout + refused.stderr
 
     partly = await _cli(settings, "supply", run_id, "incorporation_date=2011-03-12", "--by", "ops")

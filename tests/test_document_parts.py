@@ -107,6 +107,7 @@ def test_a_checklist_that_does_not_validate_is_named(name: str, data: bytes, pro
     [
         (FieldSpec(name="d", type="date"), " 2016-04-12 ", "2016-04-12"),
         (FieldSpec(name="n", type="number"), "4,250,000", "4250000"),
+        (FieldSpec(name="n", type="number"), "1,234.56", "1234.56"),
         (FieldSpec(name="i", type="integer"), "42", "42"),
         (FieldSpec(name="e", type="email"), "Ops@Globex.example", "ops@globex.example"),
         (FieldSpec(name="b", type="boolean"), "yes", "true"),
@@ -121,7 +122,11 @@ def test_a_valid_value_is_stored_one_normal_way(spec: FieldSpec, raw: str, store
 @pytest.mark.parametrize(
     ("spec", "raw", "reason"),
     [
-        (FieldSpec(name="d", type="date"), "12 March 2011", "Input should be a valid date"),
+        (FieldSpec(name="d", type="date"), "12 March 2011", "not a date as YYYY-MM-DD"),
+        # Not a Unix timestamp, not a number with a decimal comma read as thousands.
+        (FieldSpec(name="d", type="date"), "0", "not a date as YYYY-MM-DD"),
+        (FieldSpec(name="n", type="number"), "4,25", "write decimals with a dot"),
+        (FieldSpec(name="n", type="number"), "1.234,56", "write decimals with a dot"),
         (FieldSpec(name="n", type="number"), "a lot", "Input should be a valid decimal"),
         (FieldSpec(name="e", type="email"), "nobody", "is not an email address"),
         (FieldSpec(name="c", choices=["DE", "GB"]), "FR", "'FR' is not one of DE, GB"),

@@ -79,3 +79,22 @@ def test_unknown_format_names_the_file_and_what_would_work() -> None:
 def test_a_damaged_pdf_says_so() -> None:
     with pytest.raises(UnsupportedDocument, match=r"broken\.pdf: could not be read as pdf"):
         extract_text(b"%PDF-1.4 this is not really a pdf", filename="broken.pdf")
+
+
+def test_a_document_past_the_bounds_on_work_is_refused_saying_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deepagents_temporal.documents import convert
+
+    document = docx.Document()
+    for n in range(12):
+        document.add_paragraph(f"paragraph {n}")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    monkeypatch.setattr(convert, "MAX_DOCX_PARAGRAPHS", 10)
+    with pytest.raises(UnsupportedDocument, match=r"many\.docx: too large to read: 12 paragraphs, over 10; split it"):
+        extract_text(buffer.getvalue(), filename="many.docx")
+    monkeypatch.setattr(convert, "MAX_PDF_PAGES", 1)
+    with pytest.raises(UnsupportedDocument, match=r"long\.pdf: too large to read: 2 pages, over 1"):
+        extract_text(_pdf(["one", "two"]), filename="long.pdf")
+    monkeypatch.setattr(convert, "MAX_TEXT_CHARS", 5)
+    with pytest.raises(UnsupportedDocument, match=r"big\.txt: too large to read: 6 characters of text, over 5"):
+        extract_text(b"123456", filename="big.txt")

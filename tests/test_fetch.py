@@ -6,12 +6,14 @@ a non-http scheme), and the files a fetch leaves in the run."""
 
 from __future__ import annotations
 
+import gzip
 import http.server
 import io
 import ipaddress
 import json
 import threading
 import time
+import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -51,6 +53,7 @@ def _pdf() -> bytes:
 
 
 PDF = _pdf()
+BOMB = gzip.compress(b"\0" * 20_000_000, compresslevel=9)
 
 
 class _Site(http.server.BaseHTTPRequestHandler):
@@ -71,6 +74,19 @@ class _Site(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+        elif self.path in ("/bomb.gz", "/chunked-big"):
+            # No Content-Length: only the bytes read can tell the size.
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            if self.path == "/bomb.gz":
+                # Sent compressed although the client asks for none: 20 KB of gzip, 20 MB inflated.
+                self.send_header("Content-Encoding", "gzip")
+                body = BOMB
+            else:
+                body = b"y" * (MAX_BYTES + 1)
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = True
         elif self.path == "/host":
             body = f"Host: {self.headers.get('Host')}".encode()
             self.send_response(200)
@@ -283,3 +299,20 @@ async def test_an_allowed_name_is_fetched_from_its_checked_address_with_its_host
         await fetch(f"http://localhost:{port}/moved", limits)
     with pytest.raises(FetchRefused, match=r"127\.0\.0\.1 is a loopback address"):
         await fetch(f"http://127.0.0.1:{port}/host", limits)
+
+
+async def test_a_body_is_measured_as_it_is_read_even_compressed_or_without_a_length(site: str) -> None:
+    limits = FetchLimits(
+        max_bytes=MAX_BYTES, timeout_seconds=TIMEOUT * 5, max_redirects=0, allowed_hosts=("127.0.0.1",)
+    )
+    with pytest.raises(FetchRefused, match=f"over the {MAX_BYTES:,}-byte limit"):
+        await fetch(f"{site}/chunked-big", limits)
+    # A 20 KB gzip body inflating to 20 MB stops at the limit, not after inflating it all.
+    tracemalloc.start()
+    try:
+        with pytest.raises(FetchRefused, match=f"over the {MAX_BYTES:,}-byte limit"):
+            await fetch(f"{site}/bomb.gz", limits)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * MAX_BYTES, f"{peak:,} bytes held while reading a body limited to {MAX_BYTES:,}"

@@ -111,7 +111,7 @@ async def test_an_incomplete_client_waits_for_a_person_to_supply_the_fields(
 
     # Refused with the reason; nothing changes and the run goes on waiting.
     for values, reason in [
-        ({"incorporation_date": "12 March 2011"}, "incorporation_date: '12 March 2011': Input should be a valid date"),
+        ({"incorporation_date": "12 March 2011"}, "incorporation_date: '12 March 2011': not a date as YYYY-MM-DD"),
         ({"contact_email": "not-an-address"}, "contact_email: 'not-an-address' is not an email address"),
         ({"vat_id": "GB123"}, "unknown field 'vat_id' (fields: legal_name, registration_number"),
     ]:

@@ -332,3 +332,13 @@ async def test_without_pgvector_embeddings_are_arrays_ranked_the_same(
     assert [round(h.score, 5) for h in plain] == [round(h.score, 5) for h in with_pgvector]
     # Keyword search works the same on both.
     assert [h.name for h in await keyword_search(plain_pool, QUESTION, "default", 5)] == ["refunds.md"]
+
+
+async def test_keyword_search_finds_words_whose_stem_is_not_a_word(pool: asyncpg.Pool) -> None:
+    """ "agreed" is stored as the lexeme agre and "universities" as univers; a question with them must match."""
+    collection = _collection()
+    await index_document(pool, collection, "terms.md", b"The parties agreed on the terms with three universities.")
+    await index_document(pool, collection, "other.md", b"Shipping takes two days.")
+    for question in ("What was agreed?", "which universities"):
+        hits = await keyword_search(pool, question, collection, 5)
+        assert [hit.name for hit in hits] == ["terms.md"], question

@@ -36,7 +36,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from deepagents_temporal.failures import innermost_failure_message
     from deepagents_temporal.pgstore.records import RunRecord, RunStatus
-    from deepagents_temporal.retries import ACTIVITY_HEARTBEAT_TIMEOUT, STORAGE_RETRY_POLICY, WORKFLOW_TASK_TIMEOUT
+    from deepagents_temporal.retries import (
+        ACTIVITY_HEARTBEAT_TIMEOUT,
+        CONVERSION_RETRY_POLICY,
+        STORAGE_RETRY_POLICY,
+        WORKFLOW_TASK_TIMEOUT,
+    )
     from deepagents_temporal.schema import ArtifactInfo, ChildInfo, LogPartInput, Progress, Todo, TokenUsage
     from workflows.bookkeeping import RunBookkeeping
     from workflows.details import current_details_extra
@@ -118,7 +123,7 @@ class DocumentWorkflow:
             SplitStep(run_id=self._run_id, key=key, section_chars=request.section_chars),
             start_to_close_timeout=STEP_TIMEOUT,
             heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
-            retry_policy=STORAGE_RETRY_POLICY,
+            retry_policy=CONVERSION_RETRY_POLICY,
             summary=f"convert {key} to text and store its sections",
         )
         self._mark("convert and split", "completed")

@@ -20,6 +20,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
@@ -49,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
     from deepagents_temporal.pgstore.records import DecisionKind, RunRecord, RunStatus
     from deepagents_temporal.retries import (
         ACTIVITY_HEARTBEAT_TIMEOUT,
+        CONVERSION_RETRY_POLICY,
         MODEL_CHAIN_ROUNDS,
         STORAGE_RETRY_POLICY,
         model_retry_policy,
@@ -206,6 +208,7 @@ class OnboardingWorkflow:
             OnboardingActivities.read_documents,
             DocumentsStep(run_id=self._run_id, prefix=prefix, checklist=checklist),
             f"read the client's documents under {prefix}",
+            CONVERSION_RETRY_POLICY,
         )
         client = self._client
         unreadable = f", {len(client.unreadable)} unreadable" if client.unreadable else ""
@@ -370,14 +373,16 @@ class OnboardingWorkflow:
             return []
         return [f"document: {d.name}" for d in self._client.documents if d.required and d.status == "missing"]
 
-    async def _step(self, name: str, activity: object, arg: object, summary: str) -> object:
+    async def _step(
+        self, name: str, activity: object, arg: object, summary: str, retry_policy: RetryPolicy = STORAGE_RETRY_POLICY
+    ) -> object:
         self._mark(name, "in_progress")
         result = await workflow.execute_activity_method(
             activity,  # type: ignore[arg-type]
             arg,
             start_to_close_timeout=STEP_TIMEOUT,
             heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
-            retry_policy=STORAGE_RETRY_POLICY,
+            retry_policy=retry_policy,
             summary=summary,
         )
         self._mark(name, "completed")

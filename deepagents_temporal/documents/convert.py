@@ -19,6 +19,12 @@ DocumentKind = Literal["text", "markdown", "html", "pdf", "docx"]
 
 SUPPORTED = "text (.txt), Markdown (.md), HTML (.html), PDF (.pdf) or Word (.docx)"
 
+# Bounds on the work one document may cause (a small crafted file can hold
+# millions of paragraphs or pages): past them it is refused, saying so.
+MAX_TEXT_CHARS = 10_000_000
+MAX_PDF_PAGES = 3_000
+MAX_DOCX_PARAGRAPHS = 100_000
+
 _BY_SUFFIX: dict[str, DocumentKind] = {
     ".txt": "text",
     ".text": "text",
@@ -76,12 +82,15 @@ def extract_text(data: bytes, *, filename: str, content_type: str | None = None)
     kind = document_kind(filename, content_type)
     try:
         if kind == "html":
-            return _html(data)
-        if kind == "pdf":
-            return _pdf(data)
-        if kind == "docx":
-            return _docx(data)
-        return ExtractedText(text=_decode(data), kind=kind)
+            extracted = _html(data)
+        elif kind == "pdf":
+            extracted = _pdf(data)
+        elif kind == "docx":
+            extracted = _docx(data)
+        else:
+            extracted = ExtractedText(text=_decode(data), kind=kind)
+    except _TooLarge as error:
+        raise UnsupportedDocument(f"{filename}: too large to read: {error}; split it into smaller files") from None
     except UnsupportedDocument:
         raise
     except Exception as error:  # a library's parse error: the file is damaged or not what it says
@@ -89,6 +98,16 @@ def extract_text(data: bytes, *, filename: str, content_type: str | None = None)
             f"{filename}: could not be read as {kind} ({type(error).__name__}: {error}); "
             f"check that the file is a complete {kind} document"
         ) from error
+    if len(extracted.text) > MAX_TEXT_CHARS:
+        raise UnsupportedDocument(
+            f"{filename}: too large to read: {len(extracted.text):,} characters of text, over {MAX_TEXT_CHARS:,}; "
+            "split it into smaller files"
+        )
+    return extracted
+
+
+class _TooLarge(Exception):
+    """A document past one of the bounds on work (its message says which)."""
 
 
 def _decode(data: bytes) -> str:
@@ -118,6 +137,8 @@ def _pdf(data: bytes) -> ExtractedText:
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(data))
+    if len(reader.pages) > MAX_PDF_PAGES:
+        raise _TooLarge(f"{len(reader.pages):,} pages, over {MAX_PDF_PAGES:,}")
     pages = [page.extract_text() or "" for page in reader.pages]
     title = reader.metadata.title if reader.metadata is not None else None
     return ExtractedText(text="\n\n".join(pages).strip(), kind="pdf", title=title or None, pages=len(pages))
@@ -127,12 +148,19 @@ def _docx(data: bytes) -> ExtractedText:
     import docx
 
     document = docx.Document(io.BytesIO(data))
+    paragraphs = document.paragraphs
+    if len(paragraphs) > MAX_DOCX_PARAGRAPHS:
+        raise _TooLarge(f"{len(paragraphs):,} paragraphs, over {MAX_DOCX_PARAGRAPHS:,}")
+    # Style names by id, looked up once: python-docx's paragraph.style searches the styles every time.
+    names = {style.style_id: (style.name or "").lower() for style in document.styles}
     lines: list[str] = []
-    for paragraph in document.paragraphs:
+    for paragraph in paragraphs:
         text = paragraph.text.strip()
         if not text:
             continue
-        style = (paragraph.style.name or "").lower() if paragraph.style is not None else ""
+        properties = paragraph._p.pPr
+        style_id = properties.style if properties is not None else None
+        style = names.get(style_id, "") if style_id else ""
         # Headings keep their level as Markdown so section splitting sees them.
         if style.startswith("heading"):
             level = style.removeprefix("heading").strip()

@@ -28,6 +28,9 @@ _ADAPTERS: dict[str, TypeAdapter[Any]] = {
 }
 
 
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?")
+
+
 def checked(spec: FieldSpec, raw: object) -> str:
     """``raw`` as ``spec`` stores it; ValueError says why it is not valid."""
     text = " ".join(str(raw).split()) if raw is not None else ""
@@ -41,8 +44,19 @@ def checked(spec: FieldSpec, raw: object) -> str:
             raise ValueError(f"{text!r} is not an email address")
         value = text.lower()
     elif spec.type == "number":
-        text = text.replace(",", "").replace(" ", "")
-    if spec.type in _ADAPTERS:
+        text = text.replace(" ", "")
+        if "," in text:
+            # Commas only between thousands: "4,25" is not silently 425.
+            if not _THOUSANDS.fullmatch(text):
+                raise ValueError(f"{raw!r}: write decimals with a dot, commas only between thousands (1,234.56)")
+            text = text.replace(",", "")
+    elif spec.type == "date":
+        # ISO only: pydantic would read "0" as a Unix timestamp (1970-01-01).
+        try:
+            value = date.fromisoformat(text).isoformat()
+        except ValueError:
+            raise ValueError(f"{raw!r}: not a date as YYYY-MM-DD") from None
+    if spec.type in _ADAPTERS and spec.type != "date":
         try:
             parsed = _ADAPTERS[spec.type].validate_python(text)
         except ValidationError as err:

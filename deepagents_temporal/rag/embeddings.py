@@ -64,8 +64,12 @@ async def embed_pending(
         vectors = await embeddings.aembed_documents([row["content"] for row in rows])
         await pool.executemany(
             f"UPDATE rag_chunks SET embedding = {vector_parameter(column, 1)}, embedding_model = $2"
-            " WHERE document_id = $3 AND position = $4",
-            [(vector, model, row["document_id"], row["position"]) for vector, row in zip(vectors, rows, strict=True)],
+            # Only if the chunk still holds the text embedded: `index` may have rewritten it meanwhile.
+            " WHERE document_id = $3 AND position = $4 AND content = $5",
+            [
+                (vector, model, row["document_id"], row["position"], row["content"])
+                for vector, row in zip(vectors, rows, strict=True)
+            ],
         )
         done += len(rows)
         progress(done)

@@ -45,10 +45,11 @@ _SELECT = (
 
 async def keyword_search(pool: asyncpg.Pool, query: str, collection: str, limit: int) -> list[Hit]:
     # plainto_tsquery ANDs the words; a question rarely has all of them, so any word counts.
+    # The ORed text is cast back as it is: to_tsquery would stem the stems again (agre -> agr).
     rows = await pool.fetch(
         "WITH q AS (SELECT replace(plainto_tsquery('english', $1)::text, ' & ', ' | ') AS text) "
-        + _SELECT.format(score="ts_rank_cd(c.tsv, to_tsquery('english', q.text))")
-        + ", q WHERE q.text <> '' AND d.collection = $2 AND c.tsv @@ to_tsquery('english', q.text)"
+        + _SELECT.format(score="ts_rank_cd(c.tsv, q.text::tsquery)")
+        + ", q WHERE q.text <> '' AND d.collection = $2 AND c.tsv @@ q.text::tsquery"
         " ORDER BY score DESC, c.document_id, c.position LIMIT $3",
         query,
         collection,
