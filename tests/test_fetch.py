@@ -282,6 +282,11 @@ async def test_a_fetch_request_is_routed_to_the_fetch_profile(
         ("224.0.0.1", "a multicast address"),
         ("0.0.0.0", "an unspecified address"),
         ("100.64.0.1", "not a public address"),  # carrier-grade NAT
+        # IPv4 inside IPv6: 6to4 of loopback and of the metadata service, and the old site-local range.
+        ("2002:7f00:1::", "a loopback address (inside 2002:7f00:1::)"),
+        ("2002:a9fe:a9fe::", "a link-local address (inside 2002:a9fe:a9fe::)"),
+        ("fec0::1", "a site-local address"),
+        ("2002:808:808::1", None),  # 6to4 of a public address
         ("93.184.215.14", None),
         ("2606:4700:4700::1111", None),
     ],

@@ -45,8 +45,14 @@ def check_url(url: str | httpx.URL) -> httpx.URL:
 
 def why_blocked(address: Address) -> str | None:
     """Why this address is not public (None when it is)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.is_site_local:
+            return "a site-local address"
+        # An IPv4 address carried inside IPv6 (mapped, 6to4, Teredo) is judged as itself.
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
+        if embedded is not None:
+            reason = why_blocked(embedded)
+            return f"{reason} (inside {address})" if reason and address.ipv4_mapped is None else reason
     for flag, what in (
         ("is_loopback", "a loopback"),
         ("is_link_local", "a link-local"),
