@@ -26,6 +26,7 @@ from deepagents_temporal.documents.convert import UnsupportedDocument, document_
 from deepagents_temporal.onboarding import checklist as checklists
 from deepagents_temporal.onboarding import extraction, report
 from deepagents_temporal.onboarding.schema import (
+    MAX_CLIENT_FILES,
     ChecklistInfo,
     ChecklistStep,
     CheckStep,
@@ -96,6 +97,11 @@ class OnboardingActivities:
             raise InputError(
                 f"no documents under {step.prefix} in bucket {self._bucket.bucket}; upload the client's files with "
                 f"`python starter.py upload PATH --as {step.prefix.removeprefix(s3.UPLOADS_PREFIX)}NAME`"
+            )
+        if len(keys) > MAX_CLIENT_FILES:
+            raise InputError(
+                f"{len(keys)} files under {step.prefix}, over {MAX_CLIENT_FILES}; keep the client's onboarding "
+                "documents in a folder of their own"
             )
         files: list[ClientFile] = []
         unreadable: list[Unreadable] = []

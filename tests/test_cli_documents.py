@@ -106,6 +106,7 @@ async def test_bad_input_is_refused_before_anything_starts(settings: Settings) -
         ("onboard", "--checklist", "c.txt", "--client", "x"): "a checklist is a .yaml, .yml or .xlsx file",
         ("onboard", "--checklist", "absent.yaml", "--client", "x"): "error: no checklist templates/absent.yaml",
         ("supply", "some-run", "novalue"): "error: 'novalue' is not FIELD=VALUE",
+        ("supply", "some-run", "a=b", "--by", "x" * 201): "error: --by: String should have at most 200 characters",
         ("supply", f"no-such-run-{uuid.uuid4().hex[:6]}", "a=b"): "error: no run no-such-run-",
     }
     results = await asyncio.gather(*(_cli(settings, *args) for args in cases))

@@ -178,11 +178,16 @@ class MissingFields(BaseModel):
     documents: list[str] = Field(default_factory=list)
 
 
+# Bounds on what one person or one client folder can put into a run's history.
+MAX_SUPPLIED_VALUES = 100
+MAX_CLIENT_FILES = 200
+
+
 class SupplyFields(BaseModel):
     """The ``supply_fields`` update: field name -> value, as a person types it."""
 
-    values: dict[str, str] = Field(min_length=1)
-    by: str = "a person"
+    values: dict[str, str] = Field(min_length=1, max_length=MAX_SUPPLIED_VALUES)
+    by: str = Field(default="a person", min_length=1, max_length=200)
 
 
 class OutputsStep(BaseModel):
