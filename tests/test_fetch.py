@@ -320,4 +320,6 @@ async def test_a_body_is_measured_as_it_is_read_even_compressed_or_without_a_len
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < 20 * MAX_BYTES, f"{peak:,} bytes held while reading a body limited to {MAX_BYTES:,}"
+    # Inflating it whole holds 20 MB at once; what stops at the limit holds a fraction of that
+    # (the margin is for whatever else this process allocates meanwhile).
+    assert peak < 10_000_000, f"{peak:,} bytes held while reading a body limited to {MAX_BYTES:,}"

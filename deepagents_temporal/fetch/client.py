@@ -19,6 +19,8 @@ from deepagents_temporal.fetch.guard import Address, FetchRefused, FetchUnavaila
 
 REDIRECTS = (301, 302, 303, 307, 308)
 USER_AGENT = "deepagents-temporal fetch_url (+https://github.com/)"
+# Per address: a silent one leaves time for the next of the host's addresses.
+CONNECT_TIMEOUT_SECONDS = 5.0
 # Answers that may well be different on another attempt.
 TRANSIENT_STATUSES = (408, 425, 429, 500, 502, 503, 504)
 
@@ -56,7 +58,15 @@ async def _follow(target: httpx.URL, limits: FetchLimits) -> Fetched:
     first = str(target)
     redirects: list[str] = []
     # trust_env=False: no proxy from the environment could reach what the guard refused.
-    async with httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=limits.timeout_seconds) as client:
+    # No kept-alive connections: a redirect to another name on the same address gets its own
+    # TLS handshake (and certificate check) instead of the previous host's connection.
+    # A short connect timeout per address, so one silent address leaves time for the next.
+    async with httpx.AsyncClient(
+        follow_redirects=False,
+        trust_env=False,
+        timeout=httpx.Timeout(limits.timeout_seconds, connect=min(CONNECT_TIMEOUT_SECONDS, limits.timeout_seconds)),
+        limits=httpx.Limits(max_keepalive_connections=0),
+    ) as client:
         while True:
             addresses = await checked_addresses(target, limits.allowed_hosts)
             response = await _send(client, target, addresses)
@@ -104,7 +114,7 @@ async def _send(client: httpx.AsyncClient, target: httpx.URL, addresses: list[Ad
         )
         try:
             return await client.send(request, stream=True)
-        except httpx.ConnectError as err:
+        except (httpx.ConnectError, httpx.ConnectTimeout) as err:
             if i + 1 < len(addresses):
                 continue
             raise FetchUnavailable(f"cannot reach {target.host} ({type(err).__name__}: {err})") from None
