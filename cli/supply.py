@@ -46,13 +46,14 @@ async def supply(run_id: str, pairs: list[str], *, by: str | None) -> int:
     if isinstance(values, str):
         say(f"error: {values}")
         return 2
-    try:
-        SupplyFields(values=values, by=by or "a person")
-    except ValidationError as err:
-        problem = err.errors(include_url=False)[0]
-        where = "--by" if problem["loc"][:1] == ("by",) else "the values"
-        say(f"error: {where}: {problem['msg']}")
-        return 2
+    if values:  # none: only list what is missing
+        try:
+            SupplyFields(values=values, by=by or "a person")
+        except ValidationError as err:
+            problem = err.errors(include_url=False)[0]
+            where = "--by" if problem["loc"][:1] == ("by",) else "the values"
+            say(f"error: {where}: {problem['msg']}")
+            return 2
     async with open_services(load_settings(), "supply", worker=WorkerPolicy.IF_STARTED_HERE, needs_database=True) as (
         services
     ):
