@@ -21,7 +21,6 @@ from temporalio.exceptions import ApplicationError, FailureError, is_cancelled_e
 
 with workflow.unsafe.imports_passed_through():
     from activities.documents import DocumentActivities
-    from activities.files import FileActivities
     from deepagents_temporal import s3
     from deepagents_temporal.documents.schema import (
         DOCUMENT_WORKFLOW_NAME,
@@ -42,11 +41,12 @@ with workflow.unsafe.imports_passed_through():
         STORAGE_RETRY_POLICY,
         WORKFLOW_TASK_TIMEOUT,
     )
-    from deepagents_temporal.schema import ArtifactInfo, ChildInfo, LogPartInput, Progress, Todo, TokenUsage
+    from deepagents_temporal.schema import ArtifactInfo, ChildInfo, Progress, Todo, TokenUsage
     from workflows.bookkeeping import RunBookkeeping
     from workflows.details import current_details_extra
     from workflows.document_section import DocumentSectionWorkflow
     from workflows.progress import ProgressLog, todos_markdown
+    from workflows.run_log import write_run_log
 
 AGENT_NAME = "document"
 STEP_TIMEOUT = timedelta(minutes=10)
@@ -258,28 +258,12 @@ class DocumentWorkflow:
         """The run log, the final status row, and every pending PostgreSQL write, before the run ends."""
         assert self._books is not None
         self._done = True
-        workflow_id = workflow.info().workflow_id
         if is_root:
             self._mark("write run.log", "in_progress")
-        await workflow.execute_activity_method(
-            FileActivities.write_log_part,
-            LogPartInput(
-                run_id=self._run_id, workflow_id=workflow_id, lines=self._progress.log_lines(AGENT_NAME, workflow_id)
-            ),
-            start_to_close_timeout=timedelta(seconds=60),
-            heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
-            retry_policy=STORAGE_RETRY_POLICY,
-            summary="write this document run's log lines",
+        run_log = await write_run_log(
+            self._run_id, AGENT_NAME, self._progress, is_root=is_root, what="this document run's log lines"
         )
-        if is_root:
-            run_log = await workflow.execute_activity_method(
-                FileActivities.compose_run_log,
-                self._run_id,
-                start_to_close_timeout=timedelta(seconds=60),
-                heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
-                retry_policy=STORAGE_RETRY_POLICY,
-                summary=f"write {s3.log_key(self._run_id)}",
-            )
+        if run_log is not None:
             self._artifacts[run_log.key] = run_log
             self._books.artifact(self._run_id, run_log)
             self._mark("write run.log", "completed")

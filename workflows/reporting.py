@@ -24,7 +24,6 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from activities.files import FileActivities
     from activities.model import ModelActivities
     from activities.reporting import ReportActivities
     from deepagents_temporal import s3
@@ -51,7 +50,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from deepagents_temporal.schema import (
         ArtifactInfo,
-        LogPartInput,
         Message,
         ModelCallInput,
         Progress,
@@ -60,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.bookkeeping import RunBookkeeping
     from workflows.progress import ProgressLog, todos_markdown
+    from workflows.run_log import write_run_log
 
 AGENT_NAME = "report"
 STEP_TIMEOUT = timedelta(minutes=10)
@@ -323,30 +322,12 @@ class ReportingWorkflow:
         """The run log, the final status row, and every pending PostgreSQL write, before the run ends."""
         assert self._books is not None
         self._done = True
-        workflow_id = workflow.info().workflow_id
         if is_root:
             self._mark("write run.log", "in_progress")
-        await workflow.execute_activity_method(
-            FileActivities.write_log_part,
-            LogPartInput(
-                run_id=self._run_id,
-                workflow_id=workflow_id,
-                lines=self._progress.log_lines(AGENT_NAME, workflow_id),
-            ),
-            start_to_close_timeout=timedelta(seconds=60),
-            heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
-            retry_policy=STORAGE_RETRY_POLICY,
-            summary="write this report's log lines",
+        run_log = await write_run_log(
+            self._run_id, AGENT_NAME, self._progress, is_root=is_root, what="this report's log lines"
         )
-        if is_root:
-            run_log = await workflow.execute_activity_method(
-                FileActivities.compose_run_log,
-                self._run_id,
-                start_to_close_timeout=timedelta(seconds=60),
-                heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
-                retry_policy=STORAGE_RETRY_POLICY,
-                summary=f"write {s3.log_key(self._run_id)}",
-            )
+        if run_log is not None:
             self._artifacts[run_log.key] = run_log
             self._books.artifact(self._run_id, run_log)
             self._mark("write run.log", "completed")
