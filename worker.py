@@ -40,6 +40,7 @@ from temporalio.worker import Interceptor, Worker, WorkflowRunner
 from activities.custom_tools import CustomToolActivities
 from activities.documents import DocumentActivities
 from activities.fetch import FetchActivities
+from activities.file_calls import FileCalls
 from activities.files import FileActivities
 from activities.graph_agent import GraphActivities
 from activities.keepalive import HeartbeatKeepalive
@@ -217,10 +218,11 @@ async def build_worker(
         pool = await open_database(settings)
     records = RecordActivities(pool)
     conversations = ConversationStore(s3, settings.s3_bucket)
+    file_calls = FileCalls(s3, settings.s3_bucket, conversations, pgstore.PostgresStore(pool))
     models = ModelActivities(
-        settings, conversations, records, AnswerStore(s3, settings.s3_bucket), TokenPublisher(pool)
+        settings, conversations, records, AnswerStore(s3, settings.s3_bucket), TokenPublisher(pool), file_calls
     )
-    files = FileActivities(s3, settings.s3_bucket, conversations, pgstore.PostgresStore(pool))
+    files = FileActivities(s3, settings.s3_bucket, conversations, file_calls)
 
     main_workflows = list(workflows) if role in ("all", "workflows") else []
     main_activities: list[Callable[..., object]] = []

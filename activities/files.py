@@ -16,23 +16,13 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from typing import assert_never
 
-from langgraph.store.base import BaseStore
 from minio import Minio
 from temporalio import activity
 
-from deepagents_temporal import s3, tracing
-from deepagents_temporal.backends import (
-    MEMORIES_ROOT,
-    CompositeBackend,
-    FileBackend,
-    S3Backend,
-    StoreBackend,
-    ToolResult,
-    WriteResult,
-    memory_namespace,
-)
+from activities.file_calls import FileCalls, error_output
+from deepagents_temporal import s3
+from deepagents_temporal.backends import CompositeBackend, S3Backend
 from deepagents_temporal.conversation import ConversationStore
 from deepagents_temporal.digest import sha256_hex
 from deepagents_temporal.schema import (
@@ -42,111 +32,44 @@ from deepagents_temporal.schema import (
     FileToolOutput,
     LogLine,
     LogPartInput,
-    Message,
-    ToolCall,
 )
 from deepagents_temporal.storage_errors import UNKNOWN_ATTEMPTS, Cause, classify, describe
-from deepagents_temporal.tools import (
-    EditFileArgs,
-    GlobArgs,
-    GrepArgs,
-    LsArgs,
-    ReadFileArgs,
-    ToolArgumentError,
-    WriteFileArgs,
-    parse_args,
-)
 
 
 def operation_id() -> str:
-    """Stable across retries of this activity, different for every tool call."""
+    """Stable across retries of this activity, different for every activity (a file
+    call the workflow names by its reply instead brings its own: file_calls.py)."""
     info = activity.info()
     return f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
 
 
-FileToolArgs = LsArgs | ReadFileArgs | WriteFileArgs | EditFileArgs | GlobArgs | GrepArgs
-
-
-async def _call(files: FileBackend, args: FileToolArgs, operation_id: str) -> ToolResult:
-    """The file tool ``args`` stands for, called on ``files``."""
-    match args:
-        case LsArgs():
-            return await files.ls(args.path)
-        case ReadFileArgs():
-            return await files.read_file(args.file_path, args.offset, args.limit)
-        case WriteFileArgs():
-            return await files.write_file(args.file_path, args.content, operation_id=operation_id)
-        case EditFileArgs():
-            return await files.edit_file(
-                args.file_path, args.old_string, args.new_string, args.replace_all, operation_id=operation_id
-            )
-        case GlobArgs():
-            return await files.glob(args.pattern, args.path)
-        case GrepArgs():
-            return await files.grep(args.pattern, args.path, args.glob)
-    assert_never(args)
-
-
-def _summary(tool: str, args: dict, result: ToolResult) -> str:
-    target = args.get("file_path") or args.get("path") or args.get("pattern") or "/"
-    if result.error:
-        return f"{tool} {target}: error: {result.error}"
-    if isinstance(result, WriteResult):
-        return f"{tool} {result.path}: {result.size} bytes"
-    return f"{tool} {target}: {len(result.output)} characters"
-
-
 class FileActivities:
-    def __init__(self, client: Minio, bucket: str, conversations: ConversationStore, memories: BaseStore) -> None:
+    def __init__(self, client: Minio, bucket: str, conversations: ConversationStore, calls: FileCalls) -> None:
         self._client = client
         self._bucket = bucket
         self._conversations = conversations
-        self._memories = memories
+        self._calls = calls
 
     def run_files(self, request: FileToolInput) -> CompositeBackend:
-        """The run's files on S3, with long-term memory (PostgreSQL, shared by every
-        run of the profile and user) at /memories/."""
-
-        def memories() -> StoreBackend:
-            return StoreBackend(self._memories, memory_namespace(request.profile, request.user_id))
-
-        return CompositeBackend(S3Backend(self._client, self._bucket, request.run_id), {MEMORIES_ROOT: memories})
+        """The run's files on S3, with long-term memory at /memories/ (see file_calls.py)."""
+        return self._calls.files(request.run_id, request.profile, request.user_id)
 
     @activity.defn(name="file_tool")
     async def file_tool(self, request: FileToolInput) -> FileToolOutput:
+        """A file call the model activity did not run itself (see file_calls.py)."""
         call = request.call
         args = await asyncio.to_thread(self._conversations.call_arguments, request.run_id, call)
+        files, operation = self.run_files(request), request.operation_id or operation_id()
         try:
-            parsed = parse_args(call.name, args)
-            if not isinstance(parsed, FileToolArgs):
-                raise KeyError(call.name)  # write_todos and task are the workflow's own
-        except (ToolArgumentError, KeyError) as err:
-            problem = str(err) if isinstance(err, ToolArgumentError) else f"{call.name} is not a file tool"
-            return _error_output(call, problem)
-        files = self.run_files(request)
-        path = args.get("file_path") or args.get("path")
-        attributes = tracing.tool_attributes(call.name, call.id, path if isinstance(path, str) else None, request.agent)
-        try:
-            with tracing.span(f"execute_tool {call.name}", attributes):
-                result = await _call(files, parsed, operation_id())
+            output = await self._calls.run(files, request.run_id, request.agent, call, args, operation)
         except Exception as err:
             cause = classify(err)
             if cause is Cause.OUTAGE or (cause is Cause.UNKNOWN and activity.info().attempt < UNKNOWN_ATTEMPTS):
                 raise
             activity.logger.warning("%s %s refused: %s", request.agent, call.name, describe(err))
-            return _error_output(call, f"{call.name} cannot be done as asked: {describe(err)}")
-
-        message = await asyncio.to_thread(self._conversations.tool_message, request.run_id, call, result.output)
-        artifact = None
-        # Only the run's own files are artifacts; /memories/ outlives the run.
-        if isinstance(result, WriteResult) and not result.error and files.route(result.path) is files.default:
-            artifact = ArtifactInfo(
-                key=result.key, size=result.size, sha256=result.sha256, content_type=result.content_type
-            )
-        activity.logger.info("%s %s", request.agent, _summary(call.name, args, result))
-        return FileToolOutput(
-            message=message, summary=_summary(call.name, args, result), error=result.error, artifact=artifact
-        )
+            return error_output(call, f"{call.name} cannot be done as asked: {describe(err)}")
+        activity.logger.info("%s %s", request.agent, output.summary)
+        return output
 
     @activity.defn(name="save_deliverable")
     async def save_deliverable(self, request: DeliverableInput) -> ArtifactInfo:
@@ -194,14 +117,6 @@ class FileActivities:
         key = s3.log_key(run_id)
         self._put(key, data, "text/plain; charset=utf-8")
         return ArtifactInfo(key=key, size=len(data), sha256=sha256_hex(data), content_type="text/plain")
-
-
-def _error_output(call: ToolCall, problem: str) -> FileToolOutput:
-    return FileToolOutput(
-        message=Message(role="tool", content=f"Error: {problem}", tool_call_id=call.id, name=call.name),
-        summary=f"{call.name}: error: {problem}",
-        error=problem,
-    )
 
 
 def _log_line(run_id: str, line: LogLine) -> str:

@@ -13,6 +13,13 @@ an attempt that fails after that sends it (up to 100 KB) in its heartbeat detail
 attempt returns the kept answer instead of asking the model again. A bucket
 outage is waited out within the attempt (``STORAGE_PATIENCE``), heartbeating.
 
+The reply's file calls are run here too, right after the answer is stored,
+when the workflow allows it (``ModelCallInput.files``): a step is then one
+activity and one workflow task, and big arguments are not fetched back from
+the bucket (``activities/file_calls.py``). A file call that cannot run here is
+left to the ``file_tool`` activity; a retried attempt runs them again with the
+same operation ids, so a write is not done twice.
+
 The call's cost comes from the workers' ``DEEPAGENT_PRICES`` and the model that
 answered; the workflow adds it up with the tokens.
 
@@ -49,13 +56,17 @@ from minio.error import InvalidResponseError, S3Error, ServerError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import file_calls
+from activities.file_calls import FileCalls
 from activities.records import RecordActivities
 from deepagents_temporal import tracing
 from deepagents_temporal.answers import AnswerStore
 from deepagents_temporal.conversation import ConversationStore
+from deepagents_temporal.profiles.spec import FILE_TOOLS
 from deepagents_temporal.redaction import redact
 from deepagents_temporal.retries import ALL_MODELS_FAILED, MALFORMED_REQUEST
 from deepagents_temporal.schema import (
+    FileToolOutput,
     KeptAnswer,
     Message,
     ModelAttemptError,
@@ -85,6 +96,9 @@ MAX_HEARTBEAT_ANSWER_BYTES = 100_000
 # How long one attempt waits for an unreachable bucket before it fails (and
 # Temporal retries it, the model's answer kept).
 STORAGE_PATIENCE = timedelta(seconds=30)
+# A reply's file calls run in this activity for at most this long; the rest go
+# to file_tool activities (they have their own timeouts).
+INLINE_FILE_SECONDS = 20.0
 
 
 def to_langchain(messages: list[Message]) -> list[BaseMessage]:
@@ -344,12 +358,14 @@ class ModelActivities:
         records: RecordActivities | None = None,
         answers: AnswerStore | None = None,
         stream: TokenPublisher | None = None,
+        files: FileCalls | None = None,
     ) -> None:
         self._settings = settings
         self._conversations = conversations
         self._records = records
         self._answers = answers
         self._stream = stream or TokenPublisher(None)
+        self._files = files
         # One client per (model, timeout): reuses its HTTP connection pool.
         self._clients: dict[tuple[str, float], ChatOpenAI] = {}
         # Summarized conversations just stored: (messages condensed, estimated tokens) by transcript.
@@ -418,6 +434,7 @@ class ModelActivities:
             # to Temporal with the failure (the SDK flushes them first).
             details.send()
             raise
+        file_outputs = await self._run_file_calls(request, kept.message, transcript)
         return ModelCallResult(
             message=_elide_large_args(kept.message, transcript, set(request.workflow_tools))
             if request.summarize is None
@@ -432,8 +449,37 @@ class ModelActivities:
             usage=self._priced(kept),
             failed_attempts=previous,
             unhealthy_models=list(dict.fromkeys(e.model for e in previous if e.unhealthy and e.model != kept.model)),
+            file_outputs=file_outputs,
             **self._summarized(request, transcript),
         )
+
+    async def _run_file_calls(
+        self, request: ModelCallInput, message: Message, transcript: str
+    ) -> list[FileToolOutput | None]:
+        """Run the reply's file calls in order, as the file_tool activity would, while
+        they may run here (see ModelCallInput.files). The first one that cannot (it
+        needs approval, storage is failing, the time is up) and every file call after
+        it are left to the workflow, which runs them with the same operation ids."""
+        inline = request.files
+        if inline is None or self._files is None or request.summarize is not None:
+            return []
+        info = activity.info()
+        deadline = time.monotonic() + INLINE_FILE_SECONDS
+        files = self._files.files(request.run_id, inline.profile, inline.user_id)
+        outputs: list[FileToolOutput | None] = [None] * len(message.tool_calls)
+        for index, call in enumerate(message.tool_calls):
+            if call.name not in FILE_TOOLS or call.raw_args is not None:
+                continue  # not a file call, or one the workflow refuses: no file touched
+            if call.name not in inline.tools or time.monotonic() > deadline:
+                break
+            operation = file_calls.operation_id(info.workflow_id, info.workflow_run_id, transcript, index)
+            try:
+                outputs[index] = await self._files.run(files, request.run_id, request.agent, call, call.args, operation)
+            except Exception as err:  # noqa: BLE001 - the file_tool activity retries it and reports it
+                activity.logger.warning("%s %s left to the file_tool activity: %s", request.agent, call.name, err)
+                break
+            activity.logger.info("%s %s", request.agent, outputs[index].summary)
+        return outputs if any(outputs) else []
 
     def _summarized(self, request: ModelCallInput, transcript: str) -> dict:
         """A summarization call's result fields (its answer, the summary, only previewed in history)."""

@@ -4,7 +4,11 @@ The same N-step task on one dev server, one scripted model, one process: each
 step is one model call that answers with one 10 KB ``write_file`` call, and
 the last step answers in text. It is run by
 
-  ours         this project's ``AgentWorkflow`` (files in the bucket)
+  ours         this project's ``AgentWorkflow`` (files in the bucket), as it
+               runs by default: the model's answer streamed (its text sent
+               live to viewers)
+  ours plain   the same with ``DEEPAGENT_STREAM_TEXT=false``: one plain
+               completion per call, the request the plugin sends
   plugin       deepagents 0.7 under ``temporalio-deepagents`` with its default
                state backend (files live in workflow state: no I/O)
   plugin+s3    the same with an S3 backend through its ``TemporalBackend``,
@@ -12,8 +16,8 @@ the last step answers in text. It is run by
   floor        a bare workflow running N no-op activities
 
 For each N it prints ms/step, history bytes/step and events/step of every
-side; last, one figure line per plugin variant: ours/plugin time at the
-largest N both completed. A run the server terminates (history too large) is
+side; last, one figure line per pair: ours/plugin time (and history bytes) at
+each N both completed. A run the server terminates (history too large) is
 reported with the step it reached instead of a time.
 
 Needs the bench extra: ``pip install -e '.[bench]'``.
@@ -58,7 +62,7 @@ FILE_BYTES = 10 * 1024
 warnings.filterwarnings("ignore", module="temporalio.deepagents")
 warnings.filterwarnings("ignore", message=".*allowed_objects.*")
 warnings.filterwarnings("ignore", message=".*`load` is in beta.*")
-SIDES = ("ours", "plugin", "plugin+s3", "floor")
+SIDES = ("ours", "ours plain", "plugin", "plugin+s3", "floor")
 
 
 def ten_kb(step: int) -> str:
@@ -89,14 +93,14 @@ async def measure_history(client: Client, workflow_id: str) -> tuple[int, int]:
     return History(events=history.events).ByteSize(), len(history.events)
 
 
-async def run_ours(bench: Bench, steps: int) -> Sample:
+async def run_ours(bench: Bench, steps: int, task_queue: str) -> Sample:
     workflow_id = f"bench-ours-{uuid.uuid4().hex[:8]}"
     started = time.perf_counter()
     result: AgentResult = await bench.client.execute_workflow(
         "AgentWorkflow",
         AgentInput(request="benchmark", model_chain=[PEER_MODEL], max_steps=steps + 1),
         id=workflow_id,
-        task_queue=bench.settings.temporal_task_queue,
+        task_queue=task_queue,
         result_type=AgentResult,
     )
     elapsed = time.perf_counter() - started
@@ -167,11 +171,22 @@ async def main(step_counts: list[int], repeats: int) -> None:
         peer_queue = f"bench-peer-{uuid.uuid4().hex[:6]}"
         floor_queue = f"bench-floor-{uuid.uuid4().hex[:6]}"
         ours_worker = await build_worker(bench.client, settings, bench.pool)
+        plain = settings.model_copy(
+            update={"deepagent_stream_text": False, "temporal_task_queue": f"bench-plain-{uuid.uuid4().hex[:6]}"}
+        )
+        plain_worker = await build_worker(bench.client, plain, bench.pool)
+        ours_queues = {"ours": settings.temporal_task_queue, "ours plain": plain.temporal_task_queue}
         peer_worker = Worker(peer_client, task_queue=peer_queue, workflows=[PeerAgentWorkflow])
         floor_worker = Worker(bench.client, task_queue=floor_queue, workflows=[FloorWorkflow], activities=[noop])
         results: dict[int, dict[str, Sample]] = {}
-        async with ours_worker, peer_worker, floor_worker:
-            await run_floor(bench.client, floor_queue, 3)  # warm-up
+        async with ours_worker, plain_worker, peer_worker, floor_worker:
+            # Warm-up of every side: first calls pay for lazy imports and new clients.
+            bench.llm.brain = writing_brain(3)
+            for queue in ours_queues.values():
+                await run_ours(bench, 3, queue)
+            await run_peer(peer_client, peer_queue, "state", 3)
+            await run_peer(peer_client, peer_queue, "s3", 3)
+            await run_floor(bench.client, floor_queue, 3)
             header = " ".join(f"{side + ' ms/step':>10} {'B/step':>9} {'ev/st':>6}" for side in SIDES)
             print(f"{'N':>4} {header}")
             for steps in step_counts:
@@ -179,20 +194,22 @@ async def main(step_counts: list[int], repeats: int) -> None:
                 samples: dict[str, list[Sample]] = {side: [] for side in SIDES}
                 for _ in range(repeats):
                     # Interleaved, so drift on the machine hits every side alike.
-                    samples["ours"].append(await run_ours(bench, steps))
+                    for side, queue in ours_queues.items():
+                        samples[side].append(await run_ours(bench, steps, queue))
                     samples["plugin"].append(await run_peer(peer_client, peer_queue, "state", steps))
                     samples["plugin+s3"].append(await run_peer(peer_client, peer_queue, "s3", steps))
                     samples["floor"].append(await run_floor(bench.client, floor_queue, steps))
                 results[steps] = {side: median_sample(each) for side, each in samples.items()}
                 print(f"{steps:>4} " + " ".join(cell(results[steps][side], steps) for side in SIDES), flush=True)
-        for peer in ("plugin", "plugin+s3"):
-            both = [n for n in step_counts if results[n]["ours"].seconds and results[n][peer].seconds]
-            ratios = " ".join(
-                f"N={n}: {results[n]['ours'].seconds / results[n][peer].seconds:.2f} "  # type: ignore[operator]
-                f"(history {results[n]['ours'].history_bytes / results[n][peer].history_bytes:.3f})"
-                for n in both
-            )
-            print(f"ours/{peer} time (history bytes): {ratios or 'no N completed by both'}")
+        for ours in ("ours", "ours plain"):
+            for peer in ("plugin", "plugin+s3"):
+                both = [n for n in step_counts if results[n][ours].seconds and results[n][peer].seconds]
+                ratios = " ".join(
+                    f"N={n}: {results[n][ours].seconds / results[n][peer].seconds:.2f} "  # type: ignore[operator]
+                    f"(history {results[n][ours].history_bytes / results[n][peer].history_bytes:.3f})"
+                    for n in both
+                )
+                print(f"{ours}/{peer} time (history bytes): {ratios or 'no N completed by both'}")
 
 
 if __name__ == "__main__":

@@ -95,6 +95,20 @@ class ModelCallInput(BaseModel):
     # Set: this call condenses the conversation instead of continuing it
     # (deepagents_temporal/summarization.py); the result's transcript is the new one.
     summarize: SummarizeRequest | None = None
+    # Set: the activity runs the reply's file calls itself, right after storing
+    # the answer (activities/file_calls.py); the result carries their outputs.
+    files: InlineFiles | None = None
+
+
+class InlineFiles(BaseModel):
+    """Which of a reply's file calls the model activity may run, and whose files they are."""
+
+    # File tools granted to the agent that need no approval; a file call of
+    # another tool stops the run of calls there (the rest wait their turn).
+    tools: list[str]
+    # Namespace of /memories/ (long-term memory in PostgreSQL).
+    profile: str
+    user_id: str | None = None
 
 
 class SummarizeRequest(BaseModel):
@@ -152,6 +166,9 @@ class ModelCallResult(BaseModel):
     # A summarization call: how many messages it condensed and where the whole conversation is.
     summarized_messages: int = 0
     history_path: str | None = None
+    # By position in message.tool_calls: the outputs of the file calls the
+    # activity ran (ModelCallInput.files); None for every call left to the workflow.
+    file_outputs: list[FileToolOutput | None] = Field(default_factory=list)
 
 
 TodoStatus = Literal["pending", "in_progress", "completed"]
@@ -285,6 +302,9 @@ class FileToolInput(BaseModel):
     # Namespace of /memories/ (long-term memory in PostgreSQL).
     profile: str
     user_id: str | None = None
+    # Set by runs whose model activity may have run the call already
+    # (activities/file_calls.py operation_id): a repeat answers as the first did.
+    operation_id: str | None = None
 
 
 class FileToolOutput(BaseModel):

@@ -1,5 +1,6 @@
 """A lost worker holds no run for long: every activity heartbeats, so one lost with
-its worker is retried after its heartbeat timeout, not its start-to-close timeout."""
+its worker is retried after its heartbeat timeout, not its start-to-close timeout.
+The case here is a model call lost while it runs its reply's file write."""
 
 from __future__ import annotations
 
@@ -21,11 +22,11 @@ def _e2e_first_turn(req: ChatRequest) -> bool:
     return "end-to-end" in req.system_prompt.lower() and req.turn == 0
 
 
-async def test_a_file_tool_lost_with_its_worker_is_retried_after_its_heartbeat_timeout(
+async def test_a_file_write_lost_with_its_worker_is_retried_after_its_heartbeat_timeout(
     client: Client, settings: Settings, llm: ScriptedLLM, pool: asyncpg.Pool
 ) -> None:
     # The e2e specialist writes to /memories/ (PostgreSQL) first; the test holds
-    # the table, so that file_tool is running, blocked, when its worker dies.
+    # the table, so the model activity running the write is blocked when its worker dies.
     llm.add_rule(
         _e2e_first_turn, Reply.tool_calls([("write_file", {"file_path": "/memories/notes.md", "content": "kept"})])
     )
@@ -39,19 +40,22 @@ async def test_a_file_tool_lost_with_its_worker_is_retried_after_its_heartbeat_t
             handle = await start_run(client, settings, chain=["test-model"])
             child = client.get_workflow_handle(f"{handle.id}/e2e_test_specialist-1")
 
-            async def file_tool_running() -> bool:
+            async def answered_and_writing() -> bool:
+                if not any(_e2e_first_turn(r.request) and r.completed for r in llm.requests):
+                    return False
                 try:
                     pending = (await child.describe()).raw_description.pending_activities
                 except Exception:  # noqa: BLE001 - the child is not started yet
                     return False
-                return any(a.activity_type.name == "file_tool" and a.HasField("last_started_time") for a in pending)
+                return any(a.activity_type.name == "call_model" and a.HasField("last_started_time") for a in pending)
 
             for _ in range(WAIT * 10):
-                if await file_tool_running():
+                if await answered_and_writing():
                     break
                 await asyncio.sleep(0.1)
             else:
-                raise AssertionError("the specialist's file_tool never started")
+                raise AssertionError("the specialist's first model call never got to its write")
+            await asyncio.sleep(0.5)  # the answer is stored before the write starts
             stop_process(first)  # SIGKILL, the write blocked on the table
             second = worker_process(settings)
         finally:
@@ -62,15 +66,17 @@ async def test_a_file_tool_lost_with_its_worker_is_retried_after_its_heartbeat_t
             stop_process(second)
     assert len(result.children) == 3
 
-    # What Temporal recorded for the write: a second attempt, after the first
-    # one's heartbeat timed out (not its 120 s start-to-close timeout).
+    # What Temporal recorded for the write: a second attempt of its model
+    # call, after the first one's heartbeat timed out (not its start-to-close timeout).
     history = await child.fetch_history()
-    started = [
+    retried = [
         e.activity_task_started_event_attributes
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
         and e.activity_task_started_event_attributes.attempt > 1
     ]
-    assert len(started) == 1, "only the lost file_tool was retried"
-    lost = started[0].last_failure.timeout_failure_info
+    assert len(retried) == 1, "only the lost model call was retried"
+    lost = retried[0].last_failure.timeout_failure_info
     assert lost.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT
+    # Its answer was kept: the model was asked once for that turn.
+    assert sum(1 for r in llm.requests if _e2e_first_turn(r.request)) == 1

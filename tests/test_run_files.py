@@ -22,7 +22,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor, Worker
 
-from deepagents_temporal.schema import AgentResult, FileToolInput
+from deepagents_temporal.schema import AgentResult, FileToolInput, ModelCallInput, ModelCallResult
 from deepagents_temporal.services import s3_client
 from deepagents_temporal.settings import Settings
 from scripted_llm import ChatRequest, Reply, ScriptedLLM
@@ -229,45 +229,55 @@ async def test_artifacts_have_one_current_entry_per_key(
 # --------------------------------------------------------------------------- retries
 
 
+WRITING_TOOLS = ("write_file", "edit_file")
+
+
 class _FailAfterWrite(ActivityInboundInterceptor):
-    def __init__(self, next: ActivityInboundInterceptor, injected: list[tuple[str, str, int]]) -> None:
+    """Loses the first attempt's result of whichever activity wrote a file.
+
+    ``model_runs_files=False`` makes every model activity act as one from before
+    it ran a reply's file calls (a rolling upgrade): the workflow then runs them
+    as ``file_tool`` activities."""
+
+    def __init__(self, next: ActivityInboundInterceptor, outer: FailAfterWriteInterceptor) -> None:
         super().__init__(next)
-        self._injected = injected
+        self._outer = outer
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
-        result = await self.next.execute_activity(input)
         info = activity.info()
-        if info.activity_type == "file_tool" and input.args and isinstance(input.args[0], FileToolInput):
-            tool = input.args[0].call.name
-            if tool in ("write_file", "edit_file") and info.attempt == 1:
-                # The object is written; the result is lost as if the worker died now.
-                self._injected.append((tool, info.activity_id, info.attempt))
-                raise ApplicationError(f"injected failure after {tool}", type="InjectedFailure")
+        request = input.args[0] if input.args else None
+        if isinstance(request, ModelCallInput) and not self._outer.model_runs_files:
+            request.files = None
+        result = await self.next.execute_activity(input)
+        if info.attempt != 1:
+            return result
+        wrote: list[str] = []
+        if isinstance(result, ModelCallResult):
+            wrote = [o.summary.split()[0] for o in result.file_outputs if o is not None and not o.error]
+        elif isinstance(request, FileToolInput) and info.activity_type == "file_tool":
+            wrote = [request.call.name]
+        wrote = [tool for tool in wrote if tool in WRITING_TOOLS]
+        if wrote:
+            # The objects are written; the result is lost as if the worker died now.
+            self._outer.injected.extend((tool, info.activity_type, info.attempt) for tool in wrote)
+            raise ApplicationError(f"injected failure after {', '.join(wrote)}", type="InjectedFailure")
         return result
 
 
 class FailAfterWriteInterceptor(Interceptor):
-    def __init__(self) -> None:
+    def __init__(self, model_runs_files: bool = True) -> None:
+        self.model_runs_files = model_runs_files
         self.injected: list[tuple[str, str, int]] = []
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
-        return _FailAfterWrite(next, self.injected)
+        return _FailAfterWrite(next, self)
 
 
-@pytest.fixture
-def injecting_interceptor() -> FailAfterWriteInterceptor:
-    """An interceptor the test passes to build_worker (same worker config otherwise)."""
-    return FailAfterWriteInterceptor()
-
-
+@pytest.mark.parametrize("model_runs_files", [True, False], ids=["in-model-activity", "file-tool-activity"])
 async def test_write_and_edit_are_idempotent_under_a_retry(
-    client: Client,
-    settings: Settings,
-    llm: ScriptedLLM,
-    s3: Minio,
-    pool: asyncpg.Pool,
-    injecting_interceptor: FailAfterWriteInterceptor,
+    client: Client, settings: Settings, llm: ScriptedLLM, s3: Minio, pool: asyncpg.Pool, model_runs_files: bool
 ) -> None:
+    injecting_interceptor = FailAfterWriteInterceptor(model_runs_files)
     bucket = settings.s3_bucket
     path = "/notes/idem.md"
     llm.add_rule(
@@ -292,8 +302,12 @@ async def test_write_and_edit_are_idempotent_under_a_retry(
     run_id = handle.id
     assert result.answer == "saved"
 
-    # The failure really was injected, once per writing tool, after the write.
-    assert sorted(tool for tool, _, _ in injecting_interceptor.injected) == ["edit_file", "write_file"]
+    # The failure really was injected, once per writing tool, after the write,
+    # in the activity that wrote it.
+    activity_type = "call_model" if model_runs_files else "file_tool"
+    assert sorted(injecting_interceptor.injected) == [("edit_file", activity_type, 1), ("write_file", activity_type, 1)]
+    # The lost model results were not paid for again: one request per turn.
+    assert len(llm.requests) == 3
 
     key = f"runs/{run_id}/files/notes/idem.md"
     assert list_keys(s3, bucket, f"runs/{run_id}/files/") == {key}

@@ -31,6 +31,9 @@ def test_model_call_summaries_name_the_chain_position_and_what_the_run_skips() -
     )
     # Every model skipped: the chain is tried whole again, not listed as "after" itself.
     assert summaries.model_call("a", 1, ["m"], {"m": "HTTP 401: bad key"}) == "m · a step 1"
+    assert summaries.model_call("a", 2, ["m"], {}, files_before=["write_file /a.md", "ls /"]) == (
+        "m · a step 2 · after write_file /a.md, ls /"
+    )
 
 
 def test_tool_and_record_summaries_say_what_they_act_on() -> None:
@@ -86,7 +89,12 @@ async def test_a_finished_run_tells_its_story_in_its_activity_summaries(
 
     child = next(c for c in result.children if "e2e" in c)
     of_child = await _summaries(client, child)
-    assert ("file_tool", "write_file /scenarios/e2e.md") in of_child, of_child
+    # The write ran in its model call's activity: the next call names it.
+    assert any(
+        name == "call_model" and s.endswith("e2e_test_specialist step 2 · after write_file /scenarios/e2e.md")
+        for name, s in of_child
+    ), of_child
+    assert not any(name == "file_tool" for name, _ in of_child), of_child
     assert any(name == "call_model" and s.startswith("test-model (after gpt-x 401/404)") for name, s in of_child)
     assert any(
         name == "write_log_part" and re.fullmatch(r"write \d+ log lines of e2e_test_specialist", s)

@@ -102,7 +102,8 @@ async def test_one_qa_run_is_one_trace_with_model_and_tool_spans(
     tools = [s for s in spans if s.name.startswith("execute_tool ")]
     assert tools
     for tool in tools:
-        assert _ancestors(spans, tool)[0].name == "RunActivity:file_tool"
+        # Run by the model call's activity, after its chat span.
+        assert _ancestors(spans, tool)[0].name == "RunActivity:call_model"
         assert tool.attributes["gen_ai.tool.name"] == tool.name.removeprefix("execute_tool ")
         assert tool.attributes["file.path"].startswith("/")
     # And every span of the run hangs under the starter's.

@@ -27,6 +27,7 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from activities import file_calls
     from activities.files import FileActivities
     from activities.model import ModelActivities
     from activities.profiles import ProfileActivities
@@ -73,6 +74,7 @@ with workflow.unsafe.imports_passed_through():
         DeliverableInput,
         FileToolInput,
         FileToolOutput,
+        InlineFiles,
         LogPartInput,
         Message,
         ModelCallInput,
@@ -103,6 +105,9 @@ SKIP_UNHEALTHY_MODELS = "skip-unhealthy-models"
 # The run's profile is read by an activity and handed to sub-agents (a
 # workflow.patched id: runs started before it use the built-in profiles).
 PROFILE_FROM_ACTIVITY = "profile-from-activity"
+# The model activity runs a reply's file calls (workflow.patched id: runs
+# started before it keep a file_tool activity per call).
+INLINE_FILE_CALLS = "inline-file-calls"
 # The agent name of a request's routing step (progress lines, rows, UI).
 ROUTER_AGENT = "router"
 DELIVERABLE_NAME = "final_answer.md"
@@ -121,6 +126,22 @@ class AgentContext:
     chain: list[str]
     model_timeout_seconds: float
     user_id: str | None
+
+
+@dataclass
+class ReplyFiles:
+    """A reply's file calls as its model activity left them (activities/file_calls.py):
+    the outputs of those it ran, by position; the rest run under ids named after the reply."""
+
+    transcript: str
+    outputs: list[FileToolOutput | None]
+
+    def output(self, index: int) -> FileToolOutput | None:
+        return self.outputs[index] if index < len(self.outputs) else None
+
+    def operation_id(self, index: int) -> str:
+        info = workflow.info()
+        return file_calls.operation_id(info.workflow_id, info.run_id, self.transcript, index)
 
 
 @workflow.defn(name="AgentWorkflow")
@@ -148,6 +169,8 @@ class AgentWorkflow:
         # Tool calls waiting for a person (the profile's interrupt_on).
         self._approvals = ApprovalGate()
         self._last_model = ""
+        # The previous reply's file calls its model activity ran (for the next call's summary).
+        self._files_before: list[str] = []
         # Long runs (workflows/continue_as_new.py): hops so far, summaries so far.
         self._hops = 0
         self._log_parts = 0
@@ -453,6 +476,8 @@ class AgentWorkflow:
                 resume.usage,
             )
         long_runs = workflow.patched(LONG_RUNS_PATCH)
+        # The model activity runs the reply's file calls (one activity and one workflow task a step).
+        inline_files = self._inline_files(context) if workflow.patched(INLINE_FILE_CALLS) else None
         if long_runs:
             self._size = ConversationSize(
                 profile.summarize_after_tokens,
@@ -488,6 +513,7 @@ class AgentWorkflow:
                     workflow_tools=list(WORKFLOW_TOOLS),
                     records=records if records else None,
                     request_timeout_seconds=request.model_timeout_seconds,
+                    files=inline_files,
                 ),
                 spec.name,
             )
@@ -510,7 +536,11 @@ class AgentWorkflow:
                 pending.append(Message(role="user", content=EMPTY_REPLY_NOTICE))
                 self._event("error", f"empty reply from {result.model}")
                 continue
-            pending.extend(await self._run_tools(reply.tool_calls, context))
+            files = ReplyFiles(result.transcript, result.file_outputs) if inline_files else None
+            pending.extend(await self._run_tools(reply.tool_calls, context, files))
+            self._files_before = [
+                summaries.file_tool(call) for i, call in enumerate(reply.tool_calls) if files and files.output(i)
+            ]
             if long_runs and hop_due(self._step - steps_before, request.continue_as_new_steps):
                 await self._continue_as_new(request, profile, spec, transcript, tools_digest, pending, usage)
 
@@ -692,7 +722,9 @@ class AgentWorkflow:
                 start_to_close_timeout=timedelta(seconds=call.request_timeout_seconds + 30),
                 heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
                 retry_policy=model_retry_policy(len(call.model_chain) or None, call.rounds),
-                summary=summaries.model_call(agent, call.step, call.model_chain, self._skipped, self._last_model),
+                summary=summaries.model_call(
+                    agent, call.step, call.model_chain, self._skipped, self._last_model, self._files_before
+                ),
             )
         except ActivityError as err:
             if is_cancelled_exception(err):
@@ -770,30 +802,49 @@ class AgentWorkflow:
 
     # ----- tools ---------------------------------------------------------
 
-    async def _run_tools(self, calls: list[ToolCall], context: AgentContext) -> list[Message]:
+    def _inline_files(self, context: AgentContext) -> InlineFiles:
+        """The file tools the model activity may run itself: granted, and no approval asked."""
+        mcp = granted(context.spec.tools, context.profile.mcp_tools)
+        tools = [
+            t for t in FILE_TOOLS if t in context.spec.tools and t not in context.spec.interrupt_on and t not in mcp
+        ]
+        return InlineFiles(tools=tools, profile=context.profile.name, user_id=context.user_id)
+
+    async def _run_tools(
+        self, calls: list[ToolCall], context: AgentContext, files: ReplyFiles | None = None
+    ) -> list[Message]:
         """One turn's tool calls, results in call order. File tools run one after
         another in the model's order (a write then an edit of one file must not
-        race); the rest, sub-agents above all, run in parallel with them."""
+        race); the rest, sub-agents above all, run in parallel with them. ``files``:
+        what the model activity did with the file calls already."""
         results: list[Message | None] = [None] * len(calls)
 
         async def in_order(indexes: list[int]) -> None:
             for i in indexes:
-                results[i] = await self._run_tool(calls[i], context)
+                results[i] = await self._run_tool(calls[i], context, files, i)
 
         async def one(i: int) -> None:
-            results[i] = await self._run_tool(calls[i], context)
+            results[i] = await self._run_tool(calls[i], context, files, i)
 
-        file_calls = [i for i, call in enumerate(calls) if call.name in FILE_TOOLS]
+        file_indexes = [i for i, call in enumerate(calls) if call.name in FILE_TOOLS]
         others = [i for i, call in enumerate(calls) if call.name not in FILE_TOOLS]
-        await asyncio.gather(in_order(file_calls), *(one(i) for i in others))
+        await asyncio.gather(in_order(file_indexes), *(one(i) for i in others))
         return [message for message in results if message is not None]
 
-    async def _run_tool(self, call: ToolCall, context: AgentContext) -> Message:
+    async def _run_tool(self, call: ToolCall, context: AgentContext, files: ReplyFiles | None, index: int) -> Message:
+        done = files.output(index) if files else None
+        if done is not None:
+            # Run by the model activity (granted and without approval, so no checks are left).
+            return self._recorded(call, self._file_output(done))
         call, decision = await self._approval(call, context)
         if decision is not None and decision.decision == "reject":
             output: str | Message = rejection_text(call.name, decision)
         else:
-            output = await self._tool_output(call, context)
+            output = await self._tool_output(call, context, files.operation_id(index) if files else None)
+        return self._recorded(call, output)
+
+    def _recorded(self, call: ToolCall, output: str | Message) -> Message:
+        """The tool message of ``call``, with its decision row."""
         message = (
             output
             if isinstance(output, Message)
@@ -828,7 +879,7 @@ class AgentWorkflow:
             call = call.model_copy(update={"args": decision.args, "args_stored_in": None})
         return call, decision
 
-    async def _tool_output(self, call: ToolCall, context: AgentContext) -> str | Message:
+    async def _tool_output(self, call: ToolCall, context: AgentContext, operation_id: str | None) -> str | Message:
         """Validate the call and hand it to its tool; a bad call becomes an error message for the model."""
         if call.raw_args is not None:
             return self._tool_error(
@@ -844,7 +895,7 @@ class AgentWorkflow:
             return self._tool_error(f"unknown tool {call.name!r}; available tools: {available}")
         # File and custom tools are validated by their activity: large arguments never enter the workflow.
         if call.name in FILE_TOOLS:
-            return await self._file_tool(call, context)
+            return await self._file_tool(call, context, operation_id)
         if call.name in custom:
             return await self._custom_tool(call, custom[call.name], context)
         # No patch needed: a run's profile could not list these before they existed.
@@ -866,7 +917,7 @@ class AgentWorkflow:
         self._decide(DecisionKind.VALIDATION, problem)
         return f"Error: {problem}"
 
-    async def _file_tool(self, call: ToolCall, context: AgentContext) -> Message:
+    async def _file_tool(self, call: ToolCall, context: AgentContext, operation_id: str | None) -> Message:
         output: FileToolOutput = await workflow.execute_activity_method(
             FileActivities.file_tool,
             FileToolInput(
@@ -875,12 +926,16 @@ class AgentWorkflow:
                 call=call,
                 profile=context.profile.name,
                 user_id=context.user_id,
+                operation_id=operation_id,
             ),
             start_to_close_timeout=timedelta(seconds=120),
             heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
             retry_policy=STORAGE_RETRY_POLICY,
             summary=summaries.file_tool(call),
         )
+        return self._file_output(output)
+
+    def _file_output(self, output: FileToolOutput) -> Message:
         self._event("error" if output.error else "tool", output.summary)
         if output.artifact is not None:
             self._add_artifact(output.artifact)

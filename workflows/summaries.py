@@ -7,7 +7,8 @@ the run already skips with their reason (``gpt-4o-mini (after gpt-x 404)``);
 which model finally answered, after which failed attempts, is in the
 activity's result and the agent's ``model`` progress event. With no chain in
 the run (the workers' ``DEEPAGENT_MODEL`` chain), the workflow names no model
-it cannot know. Tools say what they act on (``write_file /scenarios/e2e.md``,
+it cannot know; it names the previous reply's file calls the model activity
+ran itself (``· after write_file /scenarios/e2e.md``). Tools say what they act on (``write_file /scenarios/e2e.md``,
 ``save_table title="Q3"``), record writes how many rows (``record 12 rows``).
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from temporalio import workflow
@@ -49,14 +50,22 @@ def short_reason(reason: str) -> str:
     return _cut(reason, 30)
 
 
-def model_call(agent: str, step: int, chain: list[str], skipped: Mapping[str, str], last_model: str = "") -> str:
-    """``gpt-4o-mini (after gpt-x 404; fallback gpt-4o) · supervisor step 3``.
+def model_call(
+    agent: str,
+    step: int,
+    chain: list[str],
+    skipped: Mapping[str, str],
+    last_model: str = "",
+    files_before: Sequence[str] = (),
+) -> str:
+    """``gpt-4o-mini (after gpt-x 404; fallback gpt-4o) · supervisor step 3 · after write_file /a.md``.
 
     ``chain``: the models this call may use, in order (the skipped ones already
     left out); empty when the workers' own chain decides, which the workflow
     does not know: then the summary says so, and which model answered the
     agent's previous call (``last_model``). ``skipped``: models this run no
-    longer asks, with why."""
+    longer asks, with why. ``files_before``: the previous reply's file calls that
+    its own model activity ran (they have no activity of their own to show)."""
     after = [f"{model} {short_reason(reason)}" for model, reason in skipped.items() if model not in chain]
     notes = []
     if chain:
@@ -70,7 +79,8 @@ def model_call(agent: str, step: int, chain: list[str], skipped: Mapping[str, st
     if len(chain) > 1:
         notes.append("fallback " + ", ".join(chain[1:]))
     text = head + (f" ({'; '.join(notes)})" if notes else "")
-    return _cut(f"{text} · {agent} step {step}", MAX_SUMMARY_CHARS)
+    files = f" · after {', '.join(files_before)}" if files_before else ""
+    return _cut(f"{text} · {agent} step {step}{files}", MAX_SUMMARY_CHARS)
 
 
 def _argument(value: Any) -> str:
