@@ -46,11 +46,9 @@ import httpx
 import openai
 import pydantic
 import urllib3
-from langchain_core.language_models import LanguageModelInput
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.output_parsers.openai_tools import make_invalid_tool_call, parse_tool_call
-from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 from minio.error import InvalidResponseError, S3Error, ServerError
 from temporalio import activity
@@ -212,36 +210,54 @@ def from_langchain(ai: AIMessage) -> Message:
 
 
 async def _streamed(
-    runnable: Runnable[LanguageModelInput, BaseMessage],
+    llm: ChatOpenAI,
+    tools: list[dict],
     messages: list[BaseMessage],
     writer: StreamWriter,
     timeout: float,
 ) -> AIMessage:
     """The model's answer, streamed: its text goes to ``writer`` as it arrives.
 
-    The pieces are gathered as they come (tool-call arguments can be megabytes
-    in thousands of pieces) and parsed once at the end, as langchain-openai
-    parses a plain completion. ``timeout`` bounds the whole answer, as it does
-    a plain request."""
+    ChatOpenAI builds the request (``_get_request_payload``, as its own
+    streaming does) and its OpenAI client sends it; the chunks are read here
+    rather than through ``astream``, which turns each one into a message chunk
+    and merges them one by one: for a 10 KB ``write_file`` (hundreds of
+    pieces) that cost more than the rest of the step (docs/benchmarks.md). The
+    pieces are gathered as they come (tool-call arguments can be megabytes in
+    thousands of pieces) and parsed once at the end, as langchain-openai parses
+    a plain completion. ``timeout`` bounds the whole answer, as it does a plain
+    request."""
     text: list[str] = []
     calls: dict[int, dict] = {}
     usage = None
     metadata: dict = {}
+    options: dict = {"stream": True, "stream_options": {"include_usage": True}}
+    if tools:
+        options["tools"] = tools
+    payload = llm._get_request_payload(messages, **options)
     async with asyncio.timeout(timeout):
-        async for chunk in runnable.astream(messages):
-            if not isinstance(chunk, AIMessageChunk):
-                raise TypeError(f"the model streamed {type(chunk).__name__}, not AI message chunks")
-            if isinstance(chunk.content, str) and chunk.content:
-                text.append(chunk.content)
-                writer.add(chunk.content)
-            for position, part in enumerate(chunk.tool_call_chunks):
-                index = part.get("index")
-                call = calls.setdefault(position if index is None else index, {"id": None, "name": [], "args": []})
-                call["id"] = part.get("id") or call["id"]
-                call["name"].append(part.get("name") or "")
-                call["args"].append(part.get("args") or "")
-            usage = chunk.usage_metadata or usage
-            metadata.update(chunk.response_metadata or {})
+        stream = await llm.async_client.create(**payload)
+        async with stream:
+            async for chunk in stream:
+                if chunk.model:
+                    metadata["model_name"] = chunk.model
+                if chunk.usage is not None:
+                    usage = {
+                        "input_tokens": chunk.usage.prompt_tokens,
+                        "output_tokens": chunk.usage.completion_tokens,
+                        "total_tokens": chunk.usage.total_tokens,
+                    }
+                for choice in chunk.choices:
+                    delta = choice.delta
+                    if delta.content:
+                        text.append(delta.content)
+                        writer.add(delta.content)
+                    for part in delta.tool_calls or ():
+                        call = calls.setdefault(part.index, {"id": None, "name": [], "args": []})
+                        call["id"] = part.id or call["id"]
+                        if part.function is not None:
+                            call["name"].append(part.function.name or "")
+                            call["args"].append(part.function.arguments or "")
     if usage is None:
         # A server that ignores stream_options.include_usage: an estimate keeps
         # budgets, summarization and costs working (logged, so it is not silent).
@@ -531,7 +547,7 @@ class ModelActivities:
                 with tracing.span(f"chat {model}", attributes) as span:
                     messages, timeout = to_langchain(conversation), request.request_timeout_seconds
                     if self._settings.deepagent_stream_text:
-                        ai = await _streamed(runnable, messages, writer, timeout)
+                        ai = await _streamed(llm, tools, messages, writer, timeout)
                     else:
                         async with asyncio.timeout(timeout):
                             reply = await runnable.ainvoke(messages)
