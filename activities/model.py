@@ -28,7 +28,9 @@ sent live to the run's viewers as it arrives (``deepagents_temporal/token_stream
 PostgreSQL NOTIFY, at most once, tagged with the attempt); the result is still
 the complete answer, built from the whole stream and parsed as a plain
 completion is (tool-call arguments that are not valid JSON are invalid calls,
-never repaired).
+never repaired). ``DEEPAGENT_STREAM_TEXT=false`` asks for plain completions.
+Either way the request is ChatOpenAI's, sent by its client
+(``activities/chat_completion.py``).
 """
 
 from __future__ import annotations
@@ -47,14 +49,13 @@ import openai
 import pydantic
 import urllib3
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
-from langchain_core.messages.utils import count_tokens_approximately
-from langchain_core.output_parsers.openai_tools import make_invalid_tool_call, parse_tool_call
 from langchain_openai import ChatOpenAI
 from minio.error import InvalidResponseError, S3Error, ServerError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import file_calls
+from activities.chat_completion import complete
 from activities.file_calls import FileCalls
 from activities.records import RecordActivities
 from deepagents_temporal import tracing
@@ -207,82 +208,6 @@ def from_langchain(ai: AIMessage) -> Message:
         )
     content = ai.content if isinstance(ai.content, str) else json.dumps(ai.content)
     return Message(role="assistant", content=_without_surrogates(content), tool_calls=calls)
-
-
-async def _streamed(
-    llm: ChatOpenAI,
-    tools: list[dict],
-    messages: list[BaseMessage],
-    writer: StreamWriter,
-    timeout: float,
-) -> AIMessage:
-    """The model's answer, streamed: its text goes to ``writer`` as it arrives.
-
-    ChatOpenAI builds the request (``_get_request_payload``, as its own
-    streaming does) and its OpenAI client sends it; the chunks are read here
-    rather than through ``astream``, which turns each one into a message chunk
-    and merges them one by one: for a 10 KB ``write_file`` (hundreds of
-    pieces) that cost more than the rest of the step (docs/benchmarks.md). The
-    pieces are gathered as they come (tool-call arguments can be megabytes in
-    thousands of pieces) and parsed once at the end, as langchain-openai parses
-    a plain completion. ``timeout`` bounds the whole answer, as it does a plain
-    request."""
-    text: list[str] = []
-    calls: dict[int, dict] = {}
-    usage = None
-    metadata: dict = {}
-    options: dict = {"stream": True, "stream_options": {"include_usage": True}}
-    if tools:
-        options["tools"] = tools
-    payload = llm._get_request_payload(messages, **options)
-    async with asyncio.timeout(timeout):
-        stream = await llm.async_client.create(**payload)
-        async with stream:
-            async for chunk in stream:
-                if chunk.model:
-                    metadata["model_name"] = chunk.model
-                if chunk.usage is not None:
-                    usage = {
-                        "input_tokens": chunk.usage.prompt_tokens,
-                        "output_tokens": chunk.usage.completion_tokens,
-                        "total_tokens": chunk.usage.total_tokens,
-                    }
-                for choice in chunk.choices:
-                    delta = choice.delta
-                    if delta.content:
-                        text.append(delta.content)
-                        writer.add(delta.content)
-                    for part in delta.tool_calls or ():
-                        call = calls.setdefault(part.index, {"id": None, "name": [], "args": []})
-                        call["id"] = part.id or call["id"]
-                        if part.function is not None:
-                            call["name"].append(part.function.name or "")
-                            call["args"].append(part.function.arguments or "")
-    if usage is None:
-        # A server that ignores stream_options.include_usage: an estimate keeps
-        # budgets, summarization and costs working (logged, so it is not silent).
-        answer = AIMessage(content="".join(text), tool_calls=[])
-        arguments = sum(len("".join(c["args"])) for c in calls.values())
-        sent, received = count_tokens_approximately(messages), count_tokens_approximately([answer]) + arguments // 4
-        usage = {"input_tokens": sent, "output_tokens": received, "total_tokens": sent + received}
-        activity.logger.warning("no token usage reported while streaming: %d tokens estimated", sent + received)
-    tool_calls, invalid = [], []
-    for call in calls.values():
-        raw = {"id": call["id"], "function": {"name": "".join(call["name"]), "arguments": "".join(call["args"])}}
-        try:
-            parsed = parse_tool_call(raw, return_id=True)
-        except Exception as err:  # noqa: BLE001 - what langchain-openai does with a plain completion
-            invalid.append(make_invalid_tool_call(raw, str(err)))
-            continue
-        if parsed is not None:
-            tool_calls.append(parsed)
-    return AIMessage(
-        content="".join(text),
-        tool_calls=tool_calls,
-        invalid_tool_calls=invalid,
-        usage_metadata=usage,
-        response_metadata=metadata,
-    )
 
 
 def _usage(ai: AIMessage) -> TokenUsage:
@@ -540,20 +465,18 @@ class ModelActivities:
         try:
             conversation, tools, tools_digest = await self._storage("read the conversation", self._prepare, request)
             llm = self._chat_model(model, request.request_timeout_seconds)
-            runnable = llm.bind_tools(tools) if tools else llm
             attributes = tracing.model_call_attributes(model, activity.info().attempt, request.agent, request.step)
             writer = self._writer(request, model)
             try:
                 with tracing.span(f"chat {model}", attributes) as span:
-                    messages, timeout = to_langchain(conversation), request.request_timeout_seconds
-                    if self._settings.deepagent_stream_text:
-                        ai = await _streamed(llm, tools, messages, writer, timeout)
-                    else:
-                        async with asyncio.timeout(timeout):
-                            reply = await runnable.ainvoke(messages)
-                        if not isinstance(reply, AIMessage):
-                            raise TypeError(f"the model answered {type(reply).__name__}, not an AI message")
-                        ai = reply
+                    ai = await complete(
+                        llm,
+                        tools,
+                        to_langchain(conversation),
+                        writer,
+                        request.request_timeout_seconds,
+                        stream=self._settings.deepagent_stream_text,
+                    )
                     if request.summarize is not None and not (isinstance(ai.content, str) and ai.content.strip()):
                         # An empty summary would replace the older messages by nothing: ask the next model.
                         raise ValueError("the model answered the summary request with no text")
