@@ -344,6 +344,27 @@ class ModelActivities:
         chain = self._chain(request)
         model = chain[len(previous) % len(chain)]
         details = _Details(previous)
+        # Off the critical path: the previous step's rows are written while the
+        # model thinks and the answer is stored; awaited last.
+        recording = asyncio.ensure_future(self._write_records(request))
+        try:
+            return await self._answer(request, earlier, previous, chain, model, details, recording)
+        finally:
+            if not recording.done():
+                recording.cancel()
+
+    async def _answer(
+        self,
+        request: ModelCallInput,
+        earlier: dict,
+        previous: list[ModelAttemptError],
+        chain: list[str],
+        model: str,
+        details: _Details,
+        recording: asyncio.Future[bool],
+    ) -> ModelCallResult:
+        """This attempt's result: the kept answer or the model's, stored, its file calls run."""
+        info = activity.info()
         kept = await self._kept_answer(request, earlier, previous)
         if kept is None:
             # Which model this attempt waits for, for people following the run
@@ -351,7 +372,7 @@ class ModelActivities:
             details.note(calling=model)
             details.send()
             try:
-                kept, records_written = await self._ask(request, model)
+                kept = await self._ask(request, model)
             except _ModelError as failure:
                 raise self._next_attempt_error(
                     failure.__cause__ or failure, model, chain, previous, request.rounds
@@ -362,7 +383,6 @@ class ModelActivities:
             shown = self._writer(request, kept.model, reused=True)
             shown.add(kept.message.content)
             await shown.close()
-            records_written = await self._write_records(request)
         answer = kept.model_dump(mode="json")
         # A larger one would be offloaded to the bucket by the data converter,
         # which fails when the bucket is what is down: it is kept by step only.
@@ -376,6 +396,7 @@ class ModelActivities:
             details.send()
             raise
         file_outputs = await self._run_file_calls(request, kept.message, transcript)
+        records_written = await recording
         return ModelCallResult(
             message=_elide_large_args(kept.message, transcript, set(request.workflow_tools))
             if request.summarize is None
@@ -458,51 +479,43 @@ class ModelActivities:
         info = activity.info()
         return AnswerStore.key(request.run_id, info.workflow_run_id, info.activity_id)
 
-    async def _ask(self, request: ModelCallInput, model: str) -> tuple[KeptAnswer, bool]:
+    async def _ask(self, request: ModelCallInput, model: str) -> KeptAnswer:
         """Ask ``model`` (its errors raise ``_ModelError``)."""
-        # Off the critical path: the rows are written while the model thinks.
-        recording = asyncio.ensure_future(self._write_records(request))
+        conversation, tools, tools_digest = await self._storage("read the conversation", self._prepare, request)
+        llm = self._chat_model(model, request.request_timeout_seconds)
+        attributes = tracing.model_call_attributes(model, activity.info().attempt, request.agent, request.step)
+        writer = self._writer(request, model)
         try:
-            conversation, tools, tools_digest = await self._storage("read the conversation", self._prepare, request)
-            llm = self._chat_model(model, request.request_timeout_seconds)
-            attributes = tracing.model_call_attributes(model, activity.info().attempt, request.agent, request.step)
-            writer = self._writer(request, model)
-            try:
-                with tracing.span(f"chat {model}", attributes) as span:
-                    ai = await complete(
-                        llm,
-                        tools,
-                        to_langchain(conversation),
-                        writer,
-                        request.request_timeout_seconds,
-                        stream=self._settings.deepagent_stream_text,
-                    )
-                    if request.summarize is not None and not (isinstance(ai.content, str) and ai.content.strip()):
-                        # An empty summary would replace the older messages by nothing: ask the next model.
-                        raise ValueError("the model answered the summary request with no text")
-                    if tracing.enabled():
-                        used = _usage(ai)
-                        served_by = ai.response_metadata.get("model_name")
-                        span.update(tracing.usage_attributes(used.input_tokens, used.output_tokens, served_by))
-            except Exception as err:  # noqa: BLE001 - classified by _next_attempt_error
-                writer.abort()
-                raise _ModelError() from err
-            except BaseException:
-                writer.abort()
-                raise
-            await writer.close()
-            records_written = await recording
-        finally:
-            if not recording.done():
-                recording.cancel()
-        answer = KeptAnswer(
+            with tracing.span(f"chat {model}", attributes) as span:
+                ai = await complete(
+                    llm,
+                    tools,
+                    to_langchain(conversation),
+                    writer,
+                    request.request_timeout_seconds,
+                    stream=self._settings.deepagent_stream_text,
+                )
+                if request.summarize is not None and not (isinstance(ai.content, str) and ai.content.strip()):
+                    # An empty summary would replace the older messages by nothing: ask the next model.
+                    raise ValueError("the model answered the summary request with no text")
+                if tracing.enabled():
+                    used = _usage(ai)
+                    served_by = ai.response_metadata.get("model_name")
+                    span.update(tracing.usage_attributes(used.input_tokens, used.output_tokens, served_by))
+        except Exception as err:  # noqa: BLE001 - classified by _next_attempt_error
+            writer.abort()
+            raise _ModelError() from err
+        except BaseException:
+            writer.abort()
+            raise
+        await writer.close()
+        return KeptAnswer(
             model=model,
             attempt=activity.info().attempt,
             message=from_langchain(ai),
             usage=_usage(ai),
             tools_digest=tools_digest,
         )
-        return answer, records_written
 
     def _writer(self, request: ModelCallInput, model: str, *, reused: bool = False) -> StreamWriter:
         """This attempt's live text, tagged so viewers can tell calls and attempts apart."""
