@@ -16,7 +16,9 @@ the last step answers in text. It is run by
   floor        a bare workflow running N no-op activities
 
 For each N it prints ms/step, history bytes/step and events/step of every
-side; last, one figure line per pair: ours/plugin time (and history bytes) at
+side, then where one of our steps goes (medians from the last run's history:
+waiting for a worker, the model activity with its storage and file calls,
+waiting for the workflow task, running it); last, one figure line per pair: ours/plugin time (and history bytes) at
 each N both completed. A run the server terminates (history too large) is
 reported with the step it reached instead of a time.
 
@@ -86,6 +88,7 @@ class Sample:
     history_bytes: int
     events: int
     steps_reached: int
+    workflow_id: str = ""
 
 
 async def measure_history(client: Client, workflow_id: str) -> tuple[int, int]:
@@ -105,7 +108,38 @@ async def run_ours(bench: Bench, steps: int, task_queue: str) -> Sample:
     )
     elapsed = time.perf_counter() - started
     size, events = await measure_history(bench.client, workflow_id)
-    return Sample(elapsed, size, events, result.steps)
+    return Sample(elapsed, size, events, result.steps, workflow_id)
+
+
+async def step_breakdown(client: Client, workflow_id: str) -> str:
+    """Where one of our steps goes, from its history's timestamps (medians over the
+    run's model calls): waiting for a worker to take the call, the call itself
+    (model, storage, file calls), waiting for the workflow task, running it."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    parts: dict[str, list[float]] = {"dispatch": [], "model activity": [], "wft wait": [], "wft run": []}
+    scheduled: dict[int, tuple[str, float]] = {}
+    started: dict[int, float] = {}
+    task_scheduled = task_started = 0.0
+    for event in history.events:
+        at = event.event_time.ToDatetime().timestamp()
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            scheduled[event.event_id] = (event.activity_task_scheduled_event_attributes.activity_type.name, at)
+        elif event.HasField("activity_task_started_event_attributes"):
+            started[event.activity_task_started_event_attributes.scheduled_event_id] = at
+        elif event.HasField("activity_task_completed_event_attributes"):
+            key = event.activity_task_completed_event_attributes.scheduled_event_id
+            name, at_scheduled = scheduled[key]
+            if name == "call_model":
+                parts["dispatch"].append(started[key] - at_scheduled)
+                parts["model activity"].append(at - started[key])
+        elif event.HasField("workflow_task_scheduled_event_attributes"):
+            task_scheduled = at
+        elif event.HasField("workflow_task_started_event_attributes"):
+            task_started = at
+            parts["wft wait"].append(at - task_scheduled)
+        elif event.HasField("workflow_task_completed_event_attributes"):
+            parts["wft run"].append(at - task_started)
+    return ", ".join(f"{name} {statistics.median(values) * 1000:.1f}" for name, values in parts.items() if values)
 
 
 async def run_peer(client: Client, task_queue: str, backend: str, steps: int) -> Sample:
@@ -201,6 +235,9 @@ async def main(step_counts: list[int], repeats: int) -> None:
                     samples["floor"].append(await run_floor(bench.client, floor_queue, steps))
                 results[steps] = {side: median_sample(each) for side, each in samples.items()}
                 print(f"{steps:>4} " + " ".join(cell(results[steps][side], steps) for side in SIDES), flush=True)
+                for side in ("ours", "ours plain"):
+                    breakdown = await step_breakdown(bench.client, samples[side][-1].workflow_id)
+                    print(f"     {side} step, median ms: {breakdown}", flush=True)
         for ours in ("ours", "ours plain"):
             for peer in ("plugin", "plugin+s3"):
                 both = [n for n in step_counts if results[n][ours].seconds and results[n][peer].seconds]
