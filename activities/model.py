@@ -40,7 +40,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import asyncpg
@@ -95,8 +95,9 @@ MAX_HEARTBEAT_ANSWER_BYTES = 100_000
 # How long one attempt waits for an unreachable bucket before it fails (and
 # Temporal retries it, the model's answer kept).
 STORAGE_PATIENCE = timedelta(seconds=30)
-# A reply's file calls run in this activity for at most this long; the rest go
-# to file_tool activities (they have their own timeouts).
+# A reply's file calls run in this activity for at most this long, and never
+# into the last half of it before the attempt's timeout; the rest go to
+# file_tool activities (they have their own timeouts).
 INLINE_FILE_SECONDS = 20.0
 
 
@@ -426,7 +427,12 @@ class ModelActivities:
         if inline is None or self._files is None or request.summarize is not None:
             return []
         info = activity.info()
-        deadline = time.monotonic() + INLINE_FILE_SECONDS
+        budget = INLINE_FILE_SECONDS
+        if info.start_to_close_timeout:
+            # Never into the attempt's own timeout: the ones left go to file_tool activities.
+            ends = info.started_time + info.start_to_close_timeout
+            budget = min(budget, (ends - datetime.now(UTC)).total_seconds() - INLINE_FILE_SECONDS / 2)
+        deadline = time.monotonic() + budget
         files = self._files.files(request.run_id, inline.profile, inline.user_id)
         outputs: list[FileToolOutput | None] = [None] * len(message.tool_calls)
         for index, call in enumerate(message.tool_calls):
