@@ -156,7 +156,19 @@ async def run_peer(client: Client, task_queue: str, backend: str, steps: int) ->
     size, events = await measure_history(client, workflow_id)
     if reached < 0:
         history = await client.get_workflow_handle(workflow_id).fetch_history()
-        reached = sum(1 for event in history.events if event.HasField("activity_task_completed_event_attributes"))
+        # A step is one model call (the S3 variant has backend activities too).
+        model_calls = {
+            event.event_id
+            for event in history.events
+            if event.HasField("activity_task_scheduled_event_attributes")
+            and event.activity_task_scheduled_event_attributes.activity_type.name.startswith("deepagents.invoke_model")
+        }
+        reached = sum(
+            1
+            for event in history.events
+            if event.HasField("activity_task_completed_event_attributes")
+            and event.activity_task_completed_event_attributes.scheduled_event_id in model_calls
+        )
     return Sample(elapsed, size, events, reached)
 
 
