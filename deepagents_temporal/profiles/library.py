@@ -9,9 +9,10 @@ reported by whoever asks for it (worker start, ``profiles check``, a run).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import yaml
@@ -99,12 +100,27 @@ def _read_yaml(path: Path) -> object:
     except (OSError, UnicodeDecodeError) as err:
         raise ProfileFileError(source, [("", f"cannot be read: {err}")]) from None
     try:
-        return yaml.safe_load(text)
+        # A copy: the parse is shared by every run that reads the same text.
+        return copy.deepcopy(_parsed(text))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err)
         raise ProfileFileError(source, [(where, f"not valid YAML: {problem}")]) from None
+
+
+# libyaml's parser when PyYAML was built with it (the wheels are): same documents, far less CPU.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@lru_cache(maxsize=256)
+def _parsed(text: str) -> object:
+    """A profile file's YAML; every run resolves its profile, so an unchanged file is parsed once."""
+    try:
+        return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+    except yaml.YAMLError:
+        # The pure-Python parser's message is the one users are shown (it names what it found).
+        return yaml.safe_load(text)
 
 
 @cache
