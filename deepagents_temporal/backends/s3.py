@@ -14,24 +14,34 @@ Retries: ``write_file`` and ``edit_file`` store their ``operation_id`` in the
 object's user metadata with the content's sha256, so a retry whose first
 attempt already wrote the object reports the same success instead of failing
 ("already exists", "old_string not found") or editing twice. Each write is a
-single ``put_object``: readers never see a partial object. Known limit:
-without conditional puts, two *concurrent* edits of one file can lose an
-update, and an operation retried after a later one changed the file is no
-longer recognised. The agent loop therefore runs one agent's file tools one
-after another, in the order the model asked for them.
+single PUT: readers never see a partial object.
+
+Few requests, no lost writes: ``write_file`` creates with a conditional PUT
+(``If-None-Match: *``), so of two writers of one new file exactly one wins
+and the other is told the file exists; only a refused create costs a HEAD (is
+it this very write, retried?). ``edit_file`` puts with ``If-Match`` on the
+ETag it read, so a concurrent change is read again rather than overwritten.
+On SeaweedFS (recognised by its ``Server`` header, see :data:`FOLDER_AWARE_SERVERS`)
+a new file costs that one PUT: it also refuses to create a file where a folder
+is. Elsewhere a LIST checks for the folder first, and on a server not known
+to honour ``If-None-Match`` a HEAD too, as before. Known limit: an operation
+retried after a later one changed the file is no longer recognised; the agent
+loop runs one agent's file tools one after another, in the order the model
+asked for them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import urllib.parse
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
 from minio import Minio
 from minio.error import S3Error
+from minio.helpers import genheaders
 
 from deepagents_temporal import s3
 from deepagents_temporal.backends.paths import (
@@ -85,6 +95,23 @@ META_REPLACEMENTS = "replacements"
 
 W = TypeVar("W", bound=WriteResult)
 
+# Servers (the start of their ``Server`` header) whose conditional create of a
+# key that is a folder ("d" while "d/x" exists, or once existed) fails like one
+# of an existing file: tested on the dev stack's weed by tests/test_backend_s3.py.
+FOLDER_AWARE_SERVERS = ("SeaweedFS",)
+# Servers known to honour If-None-Match on PUT (AWS S3 since 2024-08): no HEAD
+# is needed before a create. Any other server also gets a HEAD first.
+CONDITIONAL_CREATE_SERVERS = (*FOLDER_AWARE_SERVERS, "AmazonS3")
+# The server behind each client, from its last PUT's answer (one backend is
+# made per tool call; the client lives as long as the worker).
+_servers: weakref.WeakKeyDictionary[Minio, str] = weakref.WeakKeyDictionary()
+# Reads of a file edit_file makes before giving up on one that keeps changing.
+EDIT_ATTEMPTS = 5
+
+
+class _Refused(Exception):
+    """A conditional PUT whose condition did not hold (412)."""
+
 
 @dataclass
 class _Stored:
@@ -97,6 +124,7 @@ class _Stored:
     operation_id: str | None
     replacements: int | None
     data: bytes | None = None
+    etag: str | None = None  # as the server quotes it, for If-Match
 
 
 def _quote_operation(operation_id: str) -> str:
@@ -121,6 +149,7 @@ def _from_headers(key: str, headers: Mapping[str, str], data: bytes | None = Non
         operation_id=_meta(headers, META_OPERATION),
         replacements=int(replacements) if replacements and replacements.isdigit() else None,
         data=data,
+        etag=headers.get("ETag"),
     )
 
 
@@ -265,11 +294,36 @@ class S3Backend:
                 if not obj.is_dir and not name.endswith("/"):  # skip folder markers
                     yield root, name, obj.size or 0
 
-    def _put(self, key: str, data: bytes, content_type: str, metadata: Mapping[str, str]) -> None:
-        # One put_object per write: the object appears whole or not at all.
-        self.client.put_object(
-            self.bucket, key, io.BytesIO(data), len(data), content_type=content_type, metadata={**metadata}
-        )
+    def _put(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str,
+        metadata: Mapping[str, str],
+        *,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+    ) -> None:
+        """One PUT of the whole object, so it appears whole or not at all; :class:`_Refused`
+        if a condition (create only, or replace only the version with ETag ``if_match``) failed."""
+        headers = genheaders({**metadata}, None, None, None, False)
+        headers["Content-Type"] = content_type
+        if if_none_match:
+            headers["If-None-Match"] = "*"
+        if if_match:
+            headers["If-Match"] = if_match
+        # put_object would turn the conditional headers into user metadata (and
+        # split files over 5 MiB into parts): the single PutObject below it.
+        try:
+            result = self.client._put_object(self.bucket, key, data, headers)
+        except S3Error as err:
+            if err.code == "PreconditionFailed":
+                raise _Refused(key) from None
+            raise
+        _servers[self.client] = result.http_headers.get("Server") or ""
+
+    def _server_is(self, kinds: tuple[str, ...]) -> bool:
+        return _servers.get(self.client, "").startswith(kinds)
 
     # ---- tool bodies (run in a worker thread)
 
@@ -330,26 +384,42 @@ class S3Backend:
         target = self._target(file_path, write=True)
         data = encode_text(content)
         digest = sha256_hex(data)
+        content_type = content_type_for(target.path, text=True)
+        metadata = {META_OPERATION: _quote_operation(operation_id), META_SHA256: digest}
+        created = _Stored(target.key, len(data), content_type, digest, None, None)
+        # Checks the conditional PUT does not make by itself on this server (see the module docstring).
+        if not self._server_is(CONDITIONAL_CREATE_SERVERS):
+            existing = self._stat(target.key)
+            if existing is not None:
+                return self._rewritten(target, existing, digest)
+        if not self._server_is(FOLDER_AWARE_SERVERS) and self._has_children(target.dir_prefix):
+            raise directory_error(target.path)
+        try:
+            self._put(target.key, data, content_type, metadata, if_none_match=True)
+            return self._written(target, created, WriteResult, write_message(target.path))
+        except _Refused:
+            pass
+        # Something is there: this write's first attempt, another write, or a folder.
         existing = self._stat(target.key)
         if existing is not None:
-            current = existing.sha256
-            if current is None:  # put there by something else: hash what is stored
-                fetched = self._get(target.key, target.path)
-                current = sha256_hex(fetched.data) if fetched and fetched.data is not None else None
-            if current != digest:
-                raise exists_error(target.path)
-            existing.sha256 = digest  # same bytes: the write (or its retry) already happened
-        elif self._has_children(target.dir_prefix):
+            return self._rewritten(target, existing, digest)
+        if self._has_children(target.dir_prefix):
             raise directory_error(target.path)
-        else:
-            content_type = content_type_for(target.path, text=True)
-            self._put(
-                target.key,
-                data,
-                content_type,
-                {META_OPERATION: _quote_operation(operation_id), META_SHA256: digest},
-            )
-            existing = _Stored(target.key, len(data), content_type, digest, None, None)
+        # Neither: on SeaweedFS the name of a folder whose files are all gone
+        # still refuses a create; nothing is there to overwrite.
+        self._put(target.key, data, content_type, metadata)
+        return self._written(target, created, WriteResult, write_message(target.path))
+
+    def _rewritten(self, target: Target, existing: _Stored, digest: str) -> WriteResult:
+        """write_file over an existing file: a success if it holds these very bytes (whoever
+        wrote them, e.g. this write's first attempt), else the "already exists" error."""
+        current = existing.sha256
+        if current is None:  # put there by something else: hash what is stored
+            fetched = self._get(target.key, target.path)
+            current = sha256_hex(fetched.data) if fetched and fetched.data is not None else None
+        if current != digest:
+            raise exists_error(target.path)
+        existing.sha256 = digest
         return self._written(target, existing, WriteResult, write_message(target.path))
 
     def _edit_file(
@@ -357,27 +427,29 @@ class S3Backend:
     ) -> EditResult:
         target = self._target(file_path, write=True)
         operation = _quote_operation(operation_id)
-        stored = self._get(target.key, target.path)
-        if stored is None:
-            raise self._not_found(target)
-        assert stored.data is not None
-        replayed = stored.operation_id == operation and stored.replacements is not None
-        if replayed and stored.sha256 == sha256_hex(stored.data):
-            # This very operation produced the current object: a retry after a lost result.
-            return self._edited(target, stored)
-        check_edit_strings(old_string, new_string)
-        text = _decode_text(stored.data, target.path)
-        new_text, count = replace_exact(text, old_string, new_string, replace_all, target.path)
-        data = encode_text(new_text)
-        digest = sha256_hex(data)
-        content_type = stored.content_type or content_type_for(target.path, text=True)
-        self._put(
-            target.key,
-            data,
-            content_type,
-            {META_OPERATION: operation, META_SHA256: digest, META_REPLACEMENTS: str(count)},
-        )
-        return self._edited(target, _Stored(target.key, len(data), content_type, digest, operation, count))
+        for _ in range(EDIT_ATTEMPTS):
+            stored = self._get(target.key, target.path)
+            if stored is None:
+                raise self._not_found(target)
+            assert stored.data is not None
+            replayed = stored.operation_id == operation and stored.replacements is not None
+            if replayed and stored.sha256 == sha256_hex(stored.data):
+                # This very operation produced the current object: a retry after a lost result.
+                return self._edited(target, stored)
+            check_edit_strings(old_string, new_string)
+            text = _decode_text(stored.data, target.path)
+            new_text, count = replace_exact(text, old_string, new_string, replace_all, target.path)
+            data = encode_text(new_text)
+            digest = sha256_hex(data)
+            content_type = stored.content_type or content_type_for(target.path, text=True)
+            metadata = {META_OPERATION: operation, META_SHA256: digest, META_REPLACEMENTS: str(count)}
+            try:
+                # Only over the version just read: a change made meanwhile is read again, not lost.
+                self._put(target.key, data, content_type, metadata, if_match=stored.etag)
+            except _Refused:
+                continue
+            return self._edited(target, _Stored(target.key, len(data), content_type, digest, operation, count))
+        raise ToolError(f"{target.path} kept changing while it was edited; read_file it and try again")
 
     def _edited(self, target: Target, stored: _Stored) -> EditResult:
         count = stored.replacements or 0
