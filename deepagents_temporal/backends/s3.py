@@ -8,7 +8,9 @@ it is refused here, and :class:`~deepagents_temporal.backends.composite.Composit
 sends it to the store backend.
 
 The tools are coroutines; each runs its blocking minio calls in one worker
-thread (``asyncio.to_thread``), so an async activity can await them.
+thread (``asyncio.to_thread``), so an async activity can await them. Requests
+that do not wait on each other (the three areas ``ls``/``glob`` of "/" list,
+the files ``grep`` reads) go out together from a small shared pool.
 
 Retries: ``write_file`` and ``edit_file`` store their ``operation_id`` in the
 object's user metadata with the content's sha256, so a retry whose first
@@ -35,8 +37,11 @@ from __future__ import annotations
 import asyncio
 import urllib.parse
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 from typing import TypeVar
 
 from minio import Minio
@@ -94,6 +99,8 @@ META_SHA256 = "sha256"
 META_REPLACEMENTS = "replacements"
 
 W = TypeVar("W", bound=WriteResult)
+T = TypeVar("T")
+R = TypeVar("R")
 
 # Servers (the start of their ``Server`` header) whose conditional create of a
 # key that is a folder ("d" while "d/x" exists, or once existed) fails like one
@@ -107,6 +114,11 @@ CONDITIONAL_CREATE_SERVERS = (*FOLDER_AWARE_SERVERS, "AmazonS3")
 _servers: weakref.WeakKeyDictionary[Minio, str] = weakref.WeakKeyDictionary()
 # Reads of a file edit_file makes before giving up on one that keeps changing.
 EDIT_ATTEMPTS = 5
+# Requests one tool call has in flight at once (ls and glob of "/" list three
+# areas, grep reads files ahead of its search); the minio client's pool holds 16.
+IN_FLIGHT = 6
+# Shared by every backend: its threads only send requests, they never wait on each other.
+_requests = ThreadPoolExecutor(max_workers=2 * IN_FLIGHT, thread_name_prefix="s3-files")
 
 
 class _Refused(Exception):
@@ -288,11 +300,15 @@ class S3Backend:
         roots = [target]
         if target.path == "/":
             roots += [map_path(self.run_id, f"/{area}") for area in READ_ONLY_AREAS]
-        for root in roots:
-            for obj in self.client.list_objects(self.bucket, prefix=root.dir_prefix, recursive=True):
+        listings = _ahead(lambda root: list(self._list(root.dir_prefix, recursive=True)), roots)
+        for root, objects in zip(roots, listings, strict=True):
+            for obj in objects:
                 name = obj.object_name or ""
                 if not obj.is_dir and not name.endswith("/"):  # skip folder markers
                     yield root, name, obj.size or 0
+
+    def _list(self, prefix: str, *, recursive: bool = False) -> Iterator:
+        return self.client.list_objects(self.bucket, prefix=prefix, recursive=recursive)
 
     def _put(
         self,
@@ -330,6 +346,9 @@ class S3Backend:
     def _ls(self, path: str) -> LsResult:
         target = self._target(path)
         entries: list[FileEntry] = []
+        # "/" also shows the read-only areas that have files: asked together with the listing.
+        areas = list(READ_ONLY_AREAS.items()) if target.path == "/" else []
+        found = _ahead(self._has_children, [prefix for _, prefix in areas])
         for obj in self.client.list_objects(self.bucket, prefix=target.dir_prefix):
             name = obj.object_name or ""
             if name == target.dir_prefix:
@@ -339,11 +358,8 @@ class S3Backend:
             else:
                 entries.append(FileEntry(path=self._agent_path(target, name), size=obj.size or 0))
         if target.path == "/":
-            entries += [
-                FileEntry(path=f"/{area}/", is_dir=True)
-                for area, prefix in READ_ONLY_AREAS.items()
-                if self._has_children(prefix)
-            ]
+            shown = [area for (area, _), there in zip(areas, found, strict=True) if there]
+            entries += [FileEntry(path=f"/{area}/", is_dir=True) for area in shown]
         elif not entries and target.rel:
             stored = self._stat(target.key)
             if stored is None:
@@ -471,21 +487,19 @@ class S3Backend:
         target = self._target(path or "/")
         check_grep_pattern(pattern)
         admits = grep_path_filter(glob, target.dir_path)
-        single = self._stat(target.key) if target.rel else None
-        if single is not None:
-            candidates = [(target.path, target.key, single.size)]
-        else:
-            candidates = sorted((self._agent_path(root, key), key, size) for root, key, size in self._walk(target))
+        # Is the path one file? Asked while its folder is listed, in case it is not.
+        asked = _requests.submit(self._stat, target.key) if target.rel else None
+        listed = sorted((self._agent_path(root, key), key, size) for root, key, size in self._walk(target))
+        single = asked.result() if asked else None
+        candidates = [(target.path, target.key, single.size)] if single is not None else listed
         return grep_texts(pattern, self._texts(candidates, admits))
 
     def _texts(
         self, candidates: list[tuple[str, str, int]], admits: Callable[[str], bool]
     ) -> Iterator[tuple[str, str]]:
-        """(agent path, text) of the admitted UTF-8 candidates, fetched one at a time as grep asks."""
-        for agent, key, size in candidates:
-            if not admits(agent) or size > MAX_FILE_BYTES:
-                continue
-            stored = self._get(key, agent)
+        """(agent path, text) of the admitted UTF-8 candidates, in order, a few fetched ahead of grep."""
+        wanted = [(agent, key) for agent, key, size in candidates if admits(agent) and size <= MAX_FILE_BYTES]
+        for (agent, _), stored in zip(wanted, _ahead(lambda c: self._get(c[1], c[0]), wanted), strict=True):
             if stored is None or stored.data is None:
                 continue  # removed while we searched
             try:
@@ -510,3 +524,19 @@ class S3Backend:
             metadata[META_OPERATION] = _quote_operation(operation_id)
         self._put(key, data, kind, metadata)
         return WriteResult(output=f"Wrote report {name}", key=key, size=len(data), sha256=digest, content_type=kind)
+
+
+def _ahead(fetch: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    """``fetch`` of each item, in order, with up to :data:`IN_FLIGHT` requests in flight from
+    this call on; the consumer may stop early (what is in flight then finishes unread)."""
+    rest = iter(items)
+    pending = deque(_requests.submit(fetch, item) for item in islice(rest, IN_FLIGHT))
+    return _results(pending, fetch, rest)
+
+
+def _results(pending: deque[Future[R]], fetch: Callable[[T], R], rest: Iterator[T]) -> Iterator[R]:
+    while pending:
+        done = pending.popleft()
+        for item in islice(rest, 1):
+            pending.append(_requests.submit(fetch, item))
+        yield done.result()
