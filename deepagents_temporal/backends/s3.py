@@ -35,6 +35,8 @@ asked for them.
 from __future__ import annotations
 
 import asyncio
+import random
+import time
 import urllib.parse
 import weakref
 from collections import deque
@@ -112,8 +114,9 @@ CONDITIONAL_CREATE_SERVERS = (*FOLDER_AWARE_SERVERS, "AmazonS3")
 # The server behind each client, from its last PUT's answer (one backend is
 # made per tool call; the client lives as long as the worker).
 _servers: weakref.WeakKeyDictionary[Minio, str] = weakref.WeakKeyDictionary()
-# Reads of a file edit_file makes before giving up on one that keeps changing.
-EDIT_ATTEMPTS = 5
+# Reads of a file edit_file makes before giving up on one that keeps changing
+# (only concurrent edits of one file get there; the agent loop makes none).
+EDIT_ATTEMPTS = 10
 # Requests one tool call has in flight at once (ls and glob of "/" list three
 # areas, grep reads files ahead of its search); the minio client's pool holds 16.
 IN_FLIGHT = 6
@@ -443,7 +446,9 @@ class S3Backend:
     ) -> EditResult:
         target = self._target(file_path, write=True)
         operation = _quote_operation(operation_id)
-        for _ in range(EDIT_ATTEMPTS):
+        for attempt in range(EDIT_ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0, 0.01 * attempt))  # let the other editor finish
             stored = self._get(target.key, target.path)
             if stored is None:
                 raise self._not_found(target)
