@@ -19,8 +19,10 @@ in flight at once (as parallel tool calls in one model turn do):
              it shows what the dispatch and that fetch add.
 
 A fourth timing, the same workflow calling a no-op activity N times, shows
-what Temporal's dispatch of one activity costs on its own. Modes are
-interleaved, repeated, and the median time of each is kept.
+what Temporal's dispatch of one activity costs on its own ("dispatch
+ms/call"), and "args GET ms/call" what the fetch of one write's arguments
+from a reply not in the cache costs. Modes are interleaved, repeated, and the
+median time of each is kept; "S3 requests/write" counts the real path's.
 
 Before that, each file tool is called a few times through the real path with
 a client that counts the S3 requests it sends: requests per call (by kind)
@@ -238,6 +240,26 @@ async def activity_writes(
     return elapsed
 
 
+async def args_fetch_ms(settings: Any, bucket: str, size: int, count: int) -> float:
+    """Median ms the file_tool activity spends fetching a write's arguments from a reply it has
+    not cached (one GET of the reply and its parsing), measured on its own."""
+    writer = ConversationStore(s3_client(settings), bucket)
+    run_id = f"bench-args-{uuid.uuid4().hex[:8]}"
+    calls = []
+    for i in range(count):
+        args = {"file_path": f"/a{i}", "content": content_of(size, "a")}
+        call = ToolCall(id=f"call_{i}", name="write_file", args=args)
+        digest = await asyncio.to_thread(store_reply, writer, run_id, Message(role="assistant", tool_calls=[call]))
+        calls.append(ToolCall(id=call.id, name=call.name, args_stored_in=digest))
+    cold = ConversationStore(s3_client(settings), bucket)
+    times = []
+    for call in calls:
+        started = time.perf_counter()
+        await asyncio.to_thread(cold.call_arguments, run_id, call)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
 async def tool_requests(path: RealPath, counter: CountingHTTP, calls: int) -> None:
     """S3 requests and median ms per call of each file tool, through the real path."""
     run_id = f"bench-tools-{uuid.uuid4().hex[:8]}"
@@ -319,7 +341,7 @@ async def main(sizes: list[int], count: int, repeats: int, parallels: list[int],
             print(
                 f"{'size':>9} {'N':>4} {'parallel':>8} {'raw MiB/s':>10} {'real path MiB/s':>16} "
                 f"{'file_tool MiB/s':>16} {'real path/raw':>14} {'file_tool/raw':>14} {'dispatch ms/call':>17} "
-                f"{'S3 requests/write':>18}"
+                f"{'S3 requests/write':>18} {'args GET ms/call':>17}"
             )
             for size in sizes:
                 for parallel in parallels:
@@ -337,6 +359,7 @@ async def main(sizes: list[int], count: int, repeats: int, parallels: list[int],
                             )
                         )
                     per_write = sum((counter.counts - before).values()) / (count * repeats)
+                    fetch_ms = await args_fetch_ms(settings, bucket, size, count)
                     median = {mode: statistics.median(t) for mode, t in times.items()}
                     if size == largest:
                         for mode, t in median.items():
@@ -346,7 +369,7 @@ async def main(sizes: list[int], count: int, repeats: int, parallels: list[int],
                         f"{size:>9} {count:>4} {parallel:>8} {rate['raw']:>10.1f} {rate['real path']:>16.1f} "
                         f"{rate['file_tool']:>16.1f} {rate['real path'] / rate['raw']:>14.2f} "
                         f"{rate['file_tool'] / rate['raw']:>14.2f} {median['floor'] / count * 1000:>17.1f} "
-                        f"{per_write:>18.1f}"
+                        f"{per_write:>18.1f} {fetch_ms:>17.1f}"
                     )
         figures = []
         for parallel in parallels:
