@@ -2,7 +2,8 @@
 
 For each object size (64 KiB and 1 MiB by default), N objects are written
 three ways against the same server and bucket, one at a time and then several
-in flight at once (as parallel tool calls in one model turn do):
+in flight at once (as parallel tool calls in one model turn do); raw and the
+real path take turns chunk by chunk, so a busy machine slows both alike:
 
   raw        minio ``put_object`` of the bytes (one request per object)
   real path  the headline: a ``write_file`` tool call as the worker executes
@@ -145,29 +146,34 @@ def content_of(size: int, seed: str) -> str:
     return (line * (size // len(line) + 1))[:size]
 
 
-async def in_chunks(jobs: list, parallel: int) -> None:
-    """Run the coroutine factories ``jobs``, ``parallel`` at a time."""
-    for start in range(0, len(jobs), parallel):
-        await asyncio.gather(*(job() for job in jobs[start : start + parallel]))
-
-
-async def raw_puts(s3: Minio, bucket: str, size: int, count: int, parallel: int) -> float:
+async def paired_writes(s3: Minio, bucket: str, path: RealPath, size: int, count: int, parallel: int) -> list[float]:
+    """Seconds taken by ``count`` raw put_object calls and by as many writes through the real path,
+    ``parallel`` at a time, alternating chunk by chunk so that both see the same load on the machine."""
     prefix = f"bench-raw/{uuid.uuid4().hex[:8]}/"
-    blobs = [content_of(size, f"raw{i}").encode("utf-8") for i in range(count)]
+    run_id = f"bench-fs-{uuid.uuid4().hex[:8]}"
+    raw_blobs = [content_of(size, f"raw{i}").encode("utf-8") for i in range(count)]
+    contents = [content_of(size, f"fs{i}") for i in range(count)]
 
-    def put(i: int, data: bytes):
-        return lambda: asyncio.to_thread(
-            s3.put_object,
-            bucket,
-            f"{prefix}f-{i:04d}.txt",
-            io.BytesIO(data),
-            len(data),
-            content_type="text/plain; charset=utf-8",
+    async def put(i: int) -> None:
+        data = raw_blobs[i]
+        key = f"{prefix}f-{i:04d}.txt"
+        await asyncio.to_thread(
+            s3.put_object, bucket, key, io.BytesIO(data), len(data), content_type="text/plain; charset=utf-8"
         )
 
-    started = time.perf_counter()
-    await in_chunks([put(i, data) for i, data in enumerate(blobs)], parallel)
-    return time.perf_counter() - started
+    async def write(i: int) -> None:
+        args = {"file_path": f"/out/f-{i:04d}.txt", "content": contents[i]}
+        result = await path.call(run_id, "write_file", args, f"{run_id}/{i}")
+        assert isinstance(result, WriteResult) and result.ok and result.size == size, result.error
+
+    taken = [0.0, 0.0]
+    for start in range(0, count, parallel):
+        chunk = range(start, min(start + parallel, count))
+        for mode, job in enumerate((put, write)):
+            started = time.perf_counter()
+            await asyncio.gather(*(job(i) for i in chunk))
+            taken[mode] += time.perf_counter() - started
+    return taken
 
 
 class RealPath:
@@ -183,23 +189,6 @@ class RealPath:
         result = await _call(backend, parse_args(name, args), operation_id)
         await asyncio.to_thread(self.conversations.tool_message, run_id, call, result.output)
         return result
-
-
-async def real_path_writes(path: RealPath, size: int, count: int, parallel: int) -> float:
-    run_id = f"bench-fs-{uuid.uuid4().hex[:8]}"
-    contents = [content_of(size, f"fs{i}") for i in range(count)]
-
-    def write(i: int, content: str):
-        async def job() -> None:
-            args = {"file_path": f"/out/f-{i:04d}.txt", "content": content}
-            result = await path.call(run_id, "write_file", args, f"{run_id}/{i}")
-            assert isinstance(result, WriteResult) and result.ok and result.size == size, result.error
-
-        return job
-
-    started = time.perf_counter()
-    await in_chunks([write(i, c) for i, c in enumerate(contents)], parallel)
-    return time.perf_counter() - started
 
 
 def store_reply(store: ConversationStore, run_id: str, reply: Message) -> str:
@@ -334,8 +323,7 @@ async def main(sizes: list[int], count: int, repeats: int, parallels: list[int],
         largest = max(sizes)
         async with app_worker, bench_worker:
             # Warm-up: connections, the first write's stall, the worker's first task.
-            await raw_puts(s3, bucket, 4096, 4, 1)
-            await real_path_writes(real, 4096, 4, 1)
+            await paired_writes(s3, bucket, real, 4096, 4, 1)
             await activity_writes(client, bench_queue, app_queue, message_store, 4096, 4, 1)
             await tool_requests(real, counter, tool_calls)
             print(
@@ -348,8 +336,9 @@ async def main(sizes: list[int], count: int, repeats: int, parallels: list[int],
                     times: dict[str, list[float]] = {mode: [] for mode in modes}
                     before = counter.counts.copy()
                     for _ in range(repeats):
-                        times["raw"].append(await raw_puts(s3, bucket, size, count, parallel))
-                        times["real path"].append(await real_path_writes(real, size, count, parallel))
+                        raw, real_path = await paired_writes(s3, bucket, real, size, count, parallel)
+                        times["raw"].append(raw)
+                        times["real path"].append(real_path)
                         times["file_tool"].append(
                             await activity_writes(client, bench_queue, app_queue, message_store, size, count, parallel)
                         )
