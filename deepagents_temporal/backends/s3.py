@@ -424,8 +424,7 @@ class S3Backend:
             return self._rewritten(target, existing, digest)
         if self._has_children(target.dir_prefix):
             raise directory_error(target.path)
-        # Neither: on SeaweedFS the name of a folder whose files are all gone
-        # still refuses a create; nothing is there to overwrite.
+        # Neither any more (removed meanwhile): nothing is there to overwrite.
         self._put(target.key, data, content_type, metadata)
         return self._written(target, created, WriteResult, write_message(target.path))
 
