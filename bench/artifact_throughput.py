@@ -2,23 +2,36 @@
 
 For each object size (64 KiB and 1 MiB by default), N objects are written
 three ways against the same server and bucket, one at a time and then several
-in flight at once (as parallel tool calls in one model turn do):
+in flight at once (as parallel tool calls in one model turn do); raw and the
+real path take turns chunk by chunk, so a busy machine slows both alike:
 
   raw        minio ``put_object`` of the bytes (one request per object)
-  write_file ``S3Backend.write_file``: path mapping, existence and folder
-             checks, the put with its idempotency metadata
+  real path  the headline: a ``write_file`` tool call as the worker executes
+             it, minus Temporal: its arguments parsed (``parse_args``), the
+             run's files composed as the activity composes them
+             (``FileActivities.run_files``: ``CompositeBackend`` over
+             ``S3Backend``, ``/memories/`` routed to PostgreSQL) and called
+             as ``activities/files.py`` calls them; then its tool message
   file_tool  the ``file_tool`` activity in the app's own worker (``build_worker``),
-             called by a workflow the way ``AgentWorkflow`` calls it: the tool
-             call carries a reference to the model's reply, stored in the
-             bucket beforehand as the model activity does in a run (the
-             activity fetches it from the bucket: a cold cache)
+             called by a workflow the way ``AgentWorkflow`` calls it: the
+             real path plus one Temporal activity dispatch and the fetch of
+             the call's arguments from the model reply stored in the bucket
+             beforehand (the activity's own store: a cold cache). Secondary:
+             it shows what the dispatch and that fetch add.
 
 A fourth timing, the same workflow calling a no-op activity N times, shows
-what Temporal's dispatch of one activity costs on its own. Modes are
-interleaved, repeated, and the median time of each is kept. Prints MiB/s of
-each mode per size and, last, the figures to compare for each level of
-parallelism: the file tools' throughput / raw put_object throughput over all
-bytes (goal >= 0.8).
+what Temporal's dispatch of one activity costs on its own ("dispatch
+ms/call"), and "args GET ms/call" what the fetch of one write's arguments
+from a reply not in the cache costs. Modes are interleaved, repeated, and the
+median time of each is kept; "S3 requests/write" counts the real path's.
+
+Before that, each file tool is called a few times through the real path with
+a client that counts the S3 requests it sends: requests per call (by kind)
+and the median time per call.
+
+Prints MiB/s of each mode per size and, last, for the largest size and each
+level of parallelism, the real path's throughput / raw put_object (goal >= 0.8
+at 1 MiB) next to the file_tool activity's.
 
     python bench/artifact_throughput.py [--sizes 65536 1048576] [--count 40] [--repeats 3] [--parallel 1 8]
 """
@@ -32,26 +45,54 @@ import statistics
 import sys
 import time
 import uuid
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import bench_services  # noqa: E402
+from minio import Minio  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 from temporalio import activity, workflow  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.exceptions import ApplicationError  # noqa: E402
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
 
-from deepagents_temporal.backends import S3Backend  # noqa: E402
+from activities.files import FileActivities, _call  # noqa: E402
+from deepagents_temporal import pgstore  # noqa: E402
+from deepagents_temporal.backends import WriteResult  # noqa: E402
 from deepagents_temporal.conversation import ConversationStore  # noqa: E402
 from deepagents_temporal.s3 import ensure_bucket  # noqa: E402
 from deepagents_temporal.schema import FileToolInput, FileToolOutput, Message, ToolCall  # noqa: E402
 from deepagents_temporal.services import hard_exit, s3_client  # noqa: E402
+from deepagents_temporal.tools import parse_args  # noqa: E402
 from worker import build_worker  # noqa: E402
 
 MIB = 1024 * 1024
+
+
+class CountingHTTP:
+    """The minio client's connection pool, counting the requests sent through it by kind."""
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self.counts: Counter[str] = Counter()
+
+    def urlopen(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        self.counts["LIST" if method == "GET" and "list-type=" in url else method] += 1
+        return self._pool.urlopen(method, url, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
+
+
+def counting(client: Minio) -> CountingHTTP:
+    """Count ``client``'s requests from now on (the client keeps its pool in ``_http``)."""
+    counter = CountingHTTP(client._http)
+    client._http = counter  # type: ignore[assignment]
+    return counter
 
 
 class WriteBatch(BaseModel):
@@ -105,45 +146,49 @@ def content_of(size: int, seed: str) -> str:
     return (line * (size // len(line) + 1))[:size]
 
 
-async def in_chunks(jobs: list, parallel: int) -> None:
-    """Run the coroutine factories ``jobs``, ``parallel`` at a time."""
-    for start in range(0, len(jobs), parallel):
-        await asyncio.gather(*(job() for job in jobs[start : start + parallel]))
-
-
-async def raw_puts(s3, bucket: str, size: int, count: int, parallel: int) -> float:
+async def paired_writes(s3: Minio, bucket: str, path: RealPath, size: int, count: int, parallel: int) -> list[float]:
+    """Seconds taken by ``count`` raw put_object calls and by as many writes through the real path,
+    ``parallel`` at a time, alternating chunk by chunk so that both see the same load on the machine."""
     prefix = f"bench-raw/{uuid.uuid4().hex[:8]}/"
-    blobs = [content_of(size, f"raw{i}").encode("utf-8") for i in range(count)]
-
-    def put(i: int, data: bytes):
-        return lambda: asyncio.to_thread(
-            s3.put_object,
-            bucket,
-            f"{prefix}f-{i:04d}.txt",
-            io.BytesIO(data),
-            len(data),
-            content_type="text/plain; charset=utf-8",
-        )
-
-    started = time.perf_counter()
-    await in_chunks([put(i, data) for i, data in enumerate(blobs)], parallel)
-    return time.perf_counter() - started
-
-
-async def filesystem_writes(s3, bucket: str, size: int, count: int, parallel: int) -> float:
-    fs = S3Backend(s3, bucket, f"bench-fs-{uuid.uuid4().hex[:8]}")
+    run_id = f"bench-fs-{uuid.uuid4().hex[:8]}"
+    raw_blobs = [content_of(size, f"raw{i}").encode("utf-8") for i in range(count)]
     contents = [content_of(size, f"fs{i}") for i in range(count)]
 
-    def write(i: int, content: str):
-        async def job() -> None:
-            result = await fs.write_file(f"/out/f-{i:04d}.txt", content, operation_id=f"bench/{i}")
-            assert result.ok, result.error
+    async def put(i: int) -> None:
+        data = raw_blobs[i]
+        key = f"{prefix}f-{i:04d}.txt"
+        await asyncio.to_thread(
+            s3.put_object, bucket, key, io.BytesIO(data), len(data), content_type="text/plain; charset=utf-8"
+        )
 
-        return job
+    async def write(i: int) -> None:
+        args = {"file_path": f"/out/f-{i:04d}.txt", "content": contents[i]}
+        result = await path.call(run_id, "write_file", args, f"{run_id}/{i}")
+        assert isinstance(result, WriteResult) and result.ok and result.size == size, result.error
 
-    started = time.perf_counter()
-    await in_chunks([write(i, c) for i, c in enumerate(contents)], parallel)
-    return time.perf_counter() - started
+    taken = [0.0, 0.0]
+    for start in range(0, count, parallel):
+        chunk = range(start, min(start + parallel, count))
+        for mode, job in enumerate((put, write)):
+            started = time.perf_counter()
+            await asyncio.gather(*(job(i) for i in chunk))
+            taken[mode] += time.perf_counter() - started
+    return taken
+
+
+class RealPath:
+    """A file tool call as the worker executes it, without Temporal around it."""
+
+    def __init__(self, files: FileActivities, conversations: ConversationStore) -> None:
+        self.files = files
+        self.conversations = conversations
+
+    async def call(self, run_id: str, name: str, args: dict[str, Any], operation_id: str) -> Any:
+        call = ToolCall(id=f"call_{uuid.uuid4().hex[:8]}", name=name, args=args)
+        backend = self.files.run_files(FileToolInput(run_id=run_id, agent="bench", call=call, profile="qa"))
+        result = await _call(backend, parse_args(name, args), operation_id)
+        await asyncio.to_thread(self.conversations.tool_message, run_id, call, result.output)
+        return result
 
 
 def store_reply(store: ConversationStore, run_id: str, reply: Message) -> str:
@@ -184,7 +229,71 @@ async def activity_writes(
     return elapsed
 
 
-async def main(sizes: list[int], count: int, repeats: int, parallels: list[int]) -> None:
+async def args_fetch_ms(settings: Any, bucket: str, size: int, count: int) -> float:
+    """Median ms the file_tool activity spends fetching a write's arguments from a reply it has
+    not cached (one GET of the reply and its parsing), measured on its own."""
+    writer = ConversationStore(s3_client(settings), bucket)
+    run_id = f"bench-args-{uuid.uuid4().hex[:8]}"
+    calls = []
+    for i in range(count):
+        args = {"file_path": f"/a{i}", "content": content_of(size, "a")}
+        call = ToolCall(id=f"call_{i}", name="write_file", args=args)
+        digest = await asyncio.to_thread(store_reply, writer, run_id, Message(role="assistant", tool_calls=[call]))
+        calls.append(ToolCall(id=call.id, name=call.name, args_stored_in=digest))
+    cold = ConversationStore(s3_client(settings), bucket)
+    times = []
+    for call in calls:
+        started = time.perf_counter()
+        await asyncio.to_thread(cold.call_arguments, run_id, call)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+async def tool_requests(path: RealPath, counter: CountingHTTP, calls: int) -> None:
+    """S3 requests and median ms per call of each file tool, through the real path."""
+    run_id = f"bench-tools-{uuid.uuid4().hex[:8]}"
+    body = content_of(64 * 1024, "tools")
+    for i in range(10):  # a run with some files to list, glob and grep
+        await path.call(run_id, "write_file", {"file_path": f"/src/f{i}.txt", "content": body}, f"seed/{i}")
+
+    def cases(i: int) -> list[tuple[str, str, dict[str, Any], str]]:
+        new = f"/out/w{i}.txt"
+        return [
+            ("write_file (new file)", "write_file", {"file_path": new, "content": body}, f"w/{i}"),
+            ("write_file (retry)", "write_file", {"file_path": new, "content": body}, f"w/{i}"),
+            ("write_file (exists)", "write_file", {"file_path": new, "content": "other"}, f"x/{i}"),
+            ("write_file (folder)", "write_file", {"file_path": "/src", "content": "x"}, f"d/{i}"),
+            ("edit_file", "edit_file", _edit_args(new), f"e/{i}"),
+            ("edit_file (retry)", "edit_file", _edit_args(new), f"e/{i}"),
+            ("read_file", "read_file", {"file_path": new}, ""),
+            ("read_file (missing)", "read_file", {"file_path": f"/none{i}.txt"}, ""),
+            ("ls /", "ls", {"path": "/"}, ""),
+            ("ls /src", "ls", {"path": "/src"}, ""),
+            ("glob **/*.txt", "glob", {"pattern": "**/*.txt"}, ""),
+            ("grep (10 files)", "grep", {"pattern": "needle", "path": "/src"}, ""),
+        ]
+
+    requests: dict[str, list[Counter[str]]] = {}
+    times: dict[str, list[float]] = {}
+    for i in range(calls):
+        for label, name, args, operation in cases(i):
+            before = counter.counts.copy()
+            started = time.perf_counter()
+            await path.call(run_id, name, args, operation or f"r/{i}")
+            times.setdefault(label, []).append((time.perf_counter() - started) * 1000)
+            requests.setdefault(label, []).append(counter.counts - before)
+    print(f"{'file tool (64 KiB files)':<24} {'S3 requests':>11} {'by kind':<28} {'ms':>6}")
+    for label, counted in requests.items():
+        last = counted[-1]
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(last.items()))
+        print(f"{label:<24} {sum(last.values()):>11} {kinds:<28} {statistics.median(times[label]):>6.1f}")
+
+
+def _edit_args(path: str) -> dict[str, Any]:
+    return {"file_path": path, "old_string": "tools lorem", "new_string": "TOOLS lorem", "replace_all": True}
+
+
+async def main(sizes: list[int], count: int, repeats: int, parallels: list[int], tool_calls: int) -> None:
     async with bench_services(s3_bucket="bench-artifacts") as bench:
         client, settings, pool = bench.client, bench.settings, bench.pool
         s3 = s3_client(settings)
@@ -201,27 +310,35 @@ async def main(sizes: list[int], count: int, repeats: int, parallels: list[int])
             activities=[bench_noop],
             workflow_runner=UnsandboxedWorkflowRunner(),
         )
+        # The real path on a client of its own, whose requests are counted.
+        tools_client = s3_client(settings)
+        counter = counting(tools_client)
+        conversations = ConversationStore(tools_client, bucket)
+        real = RealPath(FileActivities(tools_client, bucket, conversations, pgstore.PostgresStore(pool)), conversations)
         # A store of its own: the activity fetches each reply from the bucket
         # (in a run the worker that stored it usually still has it cached).
         message_store = ConversationStore(s3_client(settings), bucket)
-        totals = {p: {"raw": 0.0, "write_file": 0.0, "file_tool": 0.0, "floor": 0.0} for p in parallels}
-        total_bytes = 0
+        modes = ["raw", "real path", "file_tool", "floor"]
+        totals = {p: dict.fromkeys(modes, 0.0) for p in parallels}
+        largest = max(sizes)
         async with app_worker, bench_worker:
             # Warm-up: connections, the first write's stall, the worker's first task.
-            await raw_puts(s3, bucket, 4096, 4, 1)
-            await filesystem_writes(s3, bucket, 4096, 4, 1)
+            await paired_writes(s3, bucket, real, 4096, 4, 1)
             await activity_writes(client, bench_queue, app_queue, message_store, 4096, 4, 1)
+            await tool_requests(real, counter, tool_calls)
             print(
-                f"{'size':>9} {'N':>4} {'parallel':>8} {'raw MiB/s':>10} {'write_file MiB/s':>17} "
-                f"{'file_tool MiB/s':>16} {'write_file/raw':>15} {'file_tool/raw':>14} {'dispatch ms/call':>17}"
+                f"{'size':>9} {'N':>4} {'parallel':>8} {'raw MiB/s':>10} {'real path MiB/s':>16} "
+                f"{'file_tool MiB/s':>16} {'real path/raw':>14} {'file_tool/raw':>14} {'dispatch ms/call':>17} "
+                f"{'S3 requests/write':>18} {'args GET ms/call':>17}"
             )
             for size in sizes:
-                total_bytes += size * count
                 for parallel in parallels:
-                    times: dict[str, list[float]] = {"raw": [], "write_file": [], "file_tool": [], "floor": []}
+                    times: dict[str, list[float]] = {mode: [] for mode in modes}
+                    before = counter.counts.copy()
                     for _ in range(repeats):
-                        times["raw"].append(await raw_puts(s3, bucket, size, count, parallel))
-                        times["write_file"].append(await filesystem_writes(s3, bucket, size, count, parallel))
+                        raw, real_path = await paired_writes(s3, bucket, real, size, count, parallel)
+                        times["raw"].append(raw)
+                        times["real path"].append(real_path)
                         times["file_tool"].append(
                             await activity_writes(client, bench_queue, app_queue, message_store, size, count, parallel)
                         )
@@ -230,27 +347,28 @@ async def main(sizes: list[int], count: int, repeats: int, parallels: list[int])
                                 client, bench_queue, app_queue, message_store, size, count, parallel, floor=True
                             )
                         )
+                    per_write = sum((counter.counts - before).values()) / (count * repeats)
+                    fetch_ms = await args_fetch_ms(settings, bucket, size, count)
                     median = {mode: statistics.median(t) for mode, t in times.items()}
-                    for mode, t in median.items():
-                        totals[parallel][mode] += t
+                    if size == largest:
+                        for mode, t in median.items():
+                            totals[parallel][mode] += t
                     rate = {mode: size * count / MIB / t for mode, t in median.items()}
                     print(
-                        f"{size:>9} {count:>4} {parallel:>8} {rate['raw']:>10.1f} {rate['write_file']:>17.1f} "
-                        f"{rate['file_tool']:>16.1f} {rate['write_file'] / rate['raw']:>15.2f} "
-                        f"{rate['file_tool'] / rate['raw']:>14.2f} {median['floor'] / count * 1000:>17.1f}"
+                        f"{size:>9} {count:>4} {parallel:>8} {rate['raw']:>10.1f} {rate['real path']:>16.1f} "
+                        f"{rate['file_tool']:>16.1f} {rate['real path'] / rate['raw']:>14.2f} "
+                        f"{rate['file_tool'] / rate['raw']:>14.2f} {median['floor'] / count * 1000:>17.1f} "
+                        f"{per_write:>18.1f} {fetch_ms:>17.1f}"
                     )
         figures = []
         for parallel in parallels:
-            overall = {mode: total_bytes / MIB / t for mode, t in totals[parallel].items()}
-            print(
-                f"overall, {parallel} in flight, MiB/s: raw {overall['raw']:.1f}, write_file "
-                f"{overall['write_file']:.1f}, file_tool {overall['file_tool']:.1f}"
-            )
+            ratio = {mode: totals[parallel]["raw"] / t for mode, t in totals[parallel].items()}
             figures.append(
-                f"{parallel} in flight: file_tool {overall['file_tool'] / overall['raw']:.2f}, "
-                f"write_file {overall['write_file'] / overall['raw']:.2f}"
+                f"{parallel} in flight: real path {ratio['real path']:.2f}, file_tool activity {ratio['file_tool']:.2f}"
             )
-        print("file-tool write throughput / raw put_object: " + "; ".join(figures) + " (goal >= 0.8)")
+        print(
+            f"file-tool write throughput / raw put_object: {largest} B writes, " + "; ".join(figures) + " (goal >= 0.8)"
+        )
 
 
 if __name__ == "__main__":
@@ -262,11 +380,15 @@ if __name__ == "__main__":
     parser.add_argument(
         "--parallel", type=int, nargs="+", default=[1, 8], help="writes in flight at once (default: 1 and 8)"
     )
+    parser.add_argument("--tool-calls", type=int, default=5, help="calls of each file tool counted (default: 5)")
     options = parser.parse_args()
     code = 0
     try:
         asyncio.run(
-            asyncio.wait_for(main(options.sizes, options.count, options.repeats, options.parallel), options.timeout)
+            asyncio.wait_for(
+                main(options.sizes, options.count, options.repeats, options.parallel, options.tool_calls),
+                options.timeout,
+            )
         )
     except Exception as err:  # noqa: BLE001 - report, then leave without finalization
         print(f"artifact_throughput failed: {type(err).__name__}: {err}", file=sys.stderr)

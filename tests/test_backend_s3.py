@@ -225,6 +225,39 @@ async def test_retried_write_leaves_one_correct_object(fs: S3Backend, client: Mi
     assert first.content_type == "application/json"
 
 
+async def test_concurrent_writes_of_one_new_file_keep_the_first(fs: S3Backend, client: Minio, bucket: str) -> None:
+    """Of several writers of one new file exactly one wins; the others are told it exists, nothing is clobbered."""
+    results = await asyncio.gather(*(fs.write_file("/race.md", f"writer {i}\n", operation_id=op()) for i in range(8)))
+    winners = [r for r in results if r.ok]
+    assert len(winners) == 1, [r.error for r in results]
+    assert all(r.error and "already exists" in r.error for r in results if not r.ok)
+    assert await raw(client, bucket, winners[0].key or "") == f"writer {results.index(winners[0])}\n".encode()
+
+
+async def test_write_file_on_a_folder_with_a_new_client(client: Minio, bucket: str, stack: DevStack) -> None:
+    """The folder check holds on a client's first write (before it knows the server) and after."""
+    fresh = s3.make_client(stack.s3_endpoint, stack.s3_access_key, stack.s3_secret_key)
+    fs = S3Backend(fresh, bucket, f"run-{uuid.uuid4().hex[:10]}")
+    await asyncio.to_thread(client.put_object, bucket, f"{fs.files_prefix}d/f.md", io.BytesIO(b"x"), 1)
+    first = await fs.write_file("/d", "x", operation_id=op())
+    assert first.error and "directory" in first.error
+    assert (await fs.write_file("/e.md", "known server now", operation_id=op())).ok
+    again = await fs.write_file("/d", "x", operation_id=op())
+    assert again.error and "directory" in again.error
+    assert [e.path for e in (await fs.ls("/d")).entries] == ["/d/f.md"]
+
+
+async def test_write_file_over_a_file_put_by_something_else(fs: S3Backend, client: Minio, bucket: str) -> None:
+    """A file without the backend's metadata: same bytes is a success, other bytes the "exists" error."""
+    key = f"{fs.files_prefix}fetched.txt"
+    await asyncio.to_thread(client.put_object, bucket, key, io.BytesIO(b"page"), 4)
+    same = await fs.write_file("/fetched.txt", "page", operation_id=op())
+    assert same.ok and same.sha256 == hashlib.sha256(b"page").hexdigest() and same.size == 4
+    other = await fs.write_file("/fetched.txt", "mine", operation_id=op())
+    assert other.error and "already exists" in other.error
+    assert await raw(client, bucket, key) == b"page"
+
+
 # --------------------------------------------------------------------------- edit_file
 
 
@@ -273,6 +306,25 @@ async def test_retried_edit_applies_once(fs: S3Backend, client: Minio, bucket: s
     assert again.error and "not found" in again.error
     assert await raw(client, bucket, first.key or "") == b"apple pie\nstatus: final\n"
     assert [k for k in await snapshot(client, bucket) if k.startswith(f"runs/{fs.run_id}/")] == [first.key]
+
+
+async def test_concurrent_edits_of_one_file_lose_nothing(fs: S3Backend, client: Minio, bucket: str) -> None:
+    await fs.write_file("/list.md", "".join(f"item {i}: todo\n" for i in range(6)), operation_id=op())
+    results = await asyncio.gather(
+        *(fs.edit_file("/list.md", f"item {i}: todo", f"item {i}: done", operation_id=op()) for i in range(6))
+    )
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert await raw(client, bucket, results[0].key or "") == "".join(f"item {i}: done\n" for i in range(6)).encode()
+
+
+async def test_edit_of_a_large_multipart_object(fs: S3Backend, client: Minio, bucket: str) -> None:
+    """An object uploaded in parts (an ETag of another form) is edited like any other."""
+    data = b"head\n" + b"x" * (6 * 1024 * 1024) + b"\ntail\n"
+    key = f"{fs.files_prefix}big.txt"
+    await asyncio.to_thread(client.put_object, bucket, key, io.BytesIO(data), len(data), part_size=5 * 1024 * 1024)
+    edited = await fs.edit_file("/big.txt", "tail", "end", operation_id=op())
+    assert edited.ok, edited.error
+    assert await raw(client, bucket, key) == data.replace(b"tail", b"end")
 
 
 # --------------------------------------------------------------------------- ls, glob, grep

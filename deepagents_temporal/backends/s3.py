@@ -8,30 +8,47 @@ it is refused here, and :class:`~deepagents_temporal.backends.composite.Composit
 sends it to the store backend.
 
 The tools are coroutines; each runs its blocking minio calls in one worker
-thread (``asyncio.to_thread``), so an async activity can await them.
+thread (``asyncio.to_thread``), so an async activity can await them. Requests
+that do not wait on each other (the three areas ``ls``/``glob`` of "/" list,
+the files ``grep`` reads) go out together from a small shared pool.
 
 Retries: ``write_file`` and ``edit_file`` store their ``operation_id`` in the
 object's user metadata with the content's sha256, so a retry whose first
 attempt already wrote the object reports the same success instead of failing
 ("already exists", "old_string not found") or editing twice. Each write is a
-single ``put_object``: readers never see a partial object. Known limit:
-without conditional puts, two *concurrent* edits of one file can lose an
-update, and an operation retried after a later one changed the file is no
-longer recognised. The agent loop therefore runs one agent's file tools one
-after another, in the order the model asked for them.
+single PUT: readers never see a partial object.
+
+Few requests, no lost writes: ``write_file`` creates with a conditional PUT
+(``If-None-Match: *``), so of two writers of one new file exactly one wins
+and the other is told the file exists; only a refused create costs a HEAD (is
+it this very write, retried?). ``edit_file`` puts with ``If-Match`` on the
+ETag it read, so a concurrent change is read again rather than overwritten.
+On SeaweedFS (recognised by its ``Server`` header, see :data:`FOLDER_AWARE_SERVERS`)
+a new file costs that one PUT: it also refuses to create a file where a folder
+is. Elsewhere a LIST checks for the folder first, and on a server not known
+to honour ``If-None-Match`` a HEAD too, as before. Known limit: an operation
+retried after a later one changed the file is no longer recognised; the agent
+loop runs one agent's file tools one after another, in the order the model
+asked for them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
+import random
+import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 from typing import TypeVar
 
 from minio import Minio
 from minio.error import S3Error
+from minio.helpers import genheaders
 
 from deepagents_temporal import s3
 from deepagents_temporal.backends.paths import (
@@ -84,6 +101,31 @@ META_SHA256 = "sha256"
 META_REPLACEMENTS = "replacements"
 
 W = TypeVar("W", bound=WriteResult)
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Servers (the start of their ``Server`` header) whose conditional create of a
+# key that is a folder ("d" while "d/x" exists, or once existed) fails like one
+# of an existing file: tested on the dev stack's weed by tests/test_backend_s3.py.
+FOLDER_AWARE_SERVERS = ("SeaweedFS",)
+# Servers known to honour If-None-Match on PUT (AWS S3 since 2024-08): no HEAD
+# is needed before a create. Any other server also gets a HEAD first.
+CONDITIONAL_CREATE_SERVERS = (*FOLDER_AWARE_SERVERS, "AmazonS3")
+# The server behind each client, from its last PUT's answer (one backend is
+# made per tool call; the client lives as long as the worker).
+_servers: weakref.WeakKeyDictionary[Minio, str] = weakref.WeakKeyDictionary()
+# Reads of a file edit_file makes before giving up on one that keeps changing
+# (only concurrent edits of one file get there; the agent loop makes none).
+EDIT_ATTEMPTS = 10
+# Requests one tool call has in flight at once (ls and glob of "/" list three
+# areas, grep reads files ahead of its search); the minio client's pool holds 16.
+IN_FLIGHT = 6
+# Shared by every backend: its threads only send requests, they never wait on each other.
+_requests = ThreadPoolExecutor(max_workers=2 * IN_FLIGHT, thread_name_prefix="s3-files")
+
+
+class _Refused(Exception):
+    """A conditional PUT whose condition did not hold (412)."""
 
 
 @dataclass
@@ -97,6 +139,7 @@ class _Stored:
     operation_id: str | None
     replacements: int | None
     data: bytes | None = None
+    etag: str | None = None  # as the server quotes it, for If-Match
 
 
 def _quote_operation(operation_id: str) -> str:
@@ -121,6 +164,7 @@ def _from_headers(key: str, headers: Mapping[str, str], data: bytes | None = Non
         operation_id=_meta(headers, META_OPERATION),
         replacements=int(replacements) if replacements and replacements.isdigit() else None,
         data=data,
+        etag=headers.get("ETag"),
     )
 
 
@@ -259,23 +303,55 @@ class S3Backend:
         roots = [target]
         if target.path == "/":
             roots += [map_path(self.run_id, f"/{area}") for area in READ_ONLY_AREAS]
-        for root in roots:
-            for obj in self.client.list_objects(self.bucket, prefix=root.dir_prefix, recursive=True):
+        listings = _ahead(lambda root: list(self._list(root.dir_prefix, recursive=True)), roots)
+        for root, objects in zip(roots, listings, strict=True):
+            for obj in objects:
                 name = obj.object_name or ""
                 if not obj.is_dir and not name.endswith("/"):  # skip folder markers
                     yield root, name, obj.size or 0
 
-    def _put(self, key: str, data: bytes, content_type: str, metadata: Mapping[str, str]) -> None:
-        # One put_object per write: the object appears whole or not at all.
-        self.client.put_object(
-            self.bucket, key, io.BytesIO(data), len(data), content_type=content_type, metadata={**metadata}
-        )
+    def _list(self, prefix: str, *, recursive: bool = False) -> Iterator:
+        return self.client.list_objects(self.bucket, prefix=prefix, recursive=recursive)
+
+    def _put(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str,
+        metadata: Mapping[str, str],
+        *,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+    ) -> None:
+        """One PUT of the whole object, so it appears whole or not at all; :class:`_Refused`
+        if a condition (create only, or replace only the version with ETag ``if_match``) failed."""
+        headers = genheaders({**metadata}, None, None, None, False)
+        headers["Content-Type"] = content_type
+        if if_none_match:
+            headers["If-None-Match"] = "*"
+        if if_match:
+            headers["If-Match"] = if_match
+        # put_object would turn the conditional headers into user metadata (and
+        # split files over 5 MiB into parts): the single PutObject below it.
+        try:
+            result = self.client._put_object(self.bucket, key, data, headers)
+        except S3Error as err:
+            if err.code == "PreconditionFailed":
+                raise _Refused(key) from None
+            raise
+        _servers[self.client] = result.http_headers.get("Server") or ""
+
+    def _server_is(self, kinds: tuple[str, ...]) -> bool:
+        return _servers.get(self.client, "").startswith(kinds)
 
     # ---- tool bodies (run in a worker thread)
 
     def _ls(self, path: str) -> LsResult:
         target = self._target(path)
         entries: list[FileEntry] = []
+        # "/" also shows the read-only areas that have files: asked together with the listing.
+        areas = list(READ_ONLY_AREAS.items()) if target.path == "/" else []
+        found = _ahead(self._has_children, [prefix for _, prefix in areas])
         for obj in self.client.list_objects(self.bucket, prefix=target.dir_prefix):
             name = obj.object_name or ""
             if name == target.dir_prefix:
@@ -285,11 +361,8 @@ class S3Backend:
             else:
                 entries.append(FileEntry(path=self._agent_path(target, name), size=obj.size or 0))
         if target.path == "/":
-            entries += [
-                FileEntry(path=f"/{area}/", is_dir=True)
-                for area, prefix in READ_ONLY_AREAS.items()
-                if self._has_children(prefix)
-            ]
+            shown = [area for (area, _), there in zip(areas, found, strict=True) if there]
+            entries += [FileEntry(path=f"/{area}/", is_dir=True) for area in shown]
         elif not entries and target.rel:
             stored = self._stat(target.key)
             if stored is None:
@@ -330,26 +403,41 @@ class S3Backend:
         target = self._target(file_path, write=True)
         data = encode_text(content)
         digest = sha256_hex(data)
+        content_type = content_type_for(target.path, text=True)
+        metadata = {META_OPERATION: _quote_operation(operation_id), META_SHA256: digest}
+        created = _Stored(target.key, len(data), content_type, digest, None, None)
+        # Checks the conditional PUT does not make by itself on this server (see the module docstring).
+        if not self._server_is(CONDITIONAL_CREATE_SERVERS):
+            existing = self._stat(target.key)
+            if existing is not None:
+                return self._rewritten(target, existing, digest)
+        if not self._server_is(FOLDER_AWARE_SERVERS) and self._has_children(target.dir_prefix):
+            raise directory_error(target.path)
+        try:
+            self._put(target.key, data, content_type, metadata, if_none_match=True)
+            return self._written(target, created, WriteResult, write_message(target.path))
+        except _Refused:
+            pass
+        # Something is there: this write's first attempt, another write, or a folder.
         existing = self._stat(target.key)
         if existing is not None:
-            current = existing.sha256
-            if current is None:  # put there by something else: hash what is stored
-                fetched = self._get(target.key, target.path)
-                current = sha256_hex(fetched.data) if fetched and fetched.data is not None else None
-            if current != digest:
-                raise exists_error(target.path)
-            existing.sha256 = digest  # same bytes: the write (or its retry) already happened
-        elif self._has_children(target.dir_prefix):
+            return self._rewritten(target, existing, digest)
+        if self._has_children(target.dir_prefix):
             raise directory_error(target.path)
-        else:
-            content_type = content_type_for(target.path, text=True)
-            self._put(
-                target.key,
-                data,
-                content_type,
-                {META_OPERATION: _quote_operation(operation_id), META_SHA256: digest},
-            )
-            existing = _Stored(target.key, len(data), content_type, digest, None, None)
+        # Neither any more (removed meanwhile): nothing is there to overwrite.
+        self._put(target.key, data, content_type, metadata)
+        return self._written(target, created, WriteResult, write_message(target.path))
+
+    def _rewritten(self, target: Target, existing: _Stored, digest: str) -> WriteResult:
+        """write_file over an existing file: a success if it holds these very bytes (whoever
+        wrote them, e.g. this write's first attempt), else the "already exists" error."""
+        current = existing.sha256
+        if current is None:  # put there by something else: hash what is stored
+            fetched = self._get(target.key, target.path)
+            current = sha256_hex(fetched.data) if fetched and fetched.data is not None else None
+        if current != digest:
+            raise exists_error(target.path)
+        existing.sha256 = digest
         return self._written(target, existing, WriteResult, write_message(target.path))
 
     def _edit_file(
@@ -357,27 +445,31 @@ class S3Backend:
     ) -> EditResult:
         target = self._target(file_path, write=True)
         operation = _quote_operation(operation_id)
-        stored = self._get(target.key, target.path)
-        if stored is None:
-            raise self._not_found(target)
-        assert stored.data is not None
-        replayed = stored.operation_id == operation and stored.replacements is not None
-        if replayed and stored.sha256 == sha256_hex(stored.data):
-            # This very operation produced the current object: a retry after a lost result.
-            return self._edited(target, stored)
-        check_edit_strings(old_string, new_string)
-        text = _decode_text(stored.data, target.path)
-        new_text, count = replace_exact(text, old_string, new_string, replace_all, target.path)
-        data = encode_text(new_text)
-        digest = sha256_hex(data)
-        content_type = stored.content_type or content_type_for(target.path, text=True)
-        self._put(
-            target.key,
-            data,
-            content_type,
-            {META_OPERATION: operation, META_SHA256: digest, META_REPLACEMENTS: str(count)},
-        )
-        return self._edited(target, _Stored(target.key, len(data), content_type, digest, operation, count))
+        for attempt in range(EDIT_ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0, 0.01 * attempt))  # let the other editor finish
+            stored = self._get(target.key, target.path)
+            if stored is None:
+                raise self._not_found(target)
+            assert stored.data is not None
+            replayed = stored.operation_id == operation and stored.replacements is not None
+            if replayed and stored.sha256 == sha256_hex(stored.data):
+                # This very operation produced the current object: a retry after a lost result.
+                return self._edited(target, stored)
+            check_edit_strings(old_string, new_string)
+            text = _decode_text(stored.data, target.path)
+            new_text, count = replace_exact(text, old_string, new_string, replace_all, target.path)
+            data = encode_text(new_text)
+            digest = sha256_hex(data)
+            content_type = stored.content_type or content_type_for(target.path, text=True)
+            metadata = {META_OPERATION: operation, META_SHA256: digest, META_REPLACEMENTS: str(count)}
+            try:
+                # Only over the version just read: a change made meanwhile is read again, not lost.
+                self._put(target.key, data, content_type, metadata, if_match=stored.etag)
+            except _Refused:
+                continue
+            return self._edited(target, _Stored(target.key, len(data), content_type, digest, operation, count))
+        raise ToolError(f"{target.path} kept changing while it was edited; read_file it and try again")
 
     def _edited(self, target: Target, stored: _Stored) -> EditResult:
         count = stored.replacements or 0
@@ -399,21 +491,19 @@ class S3Backend:
         target = self._target(path or "/")
         check_grep_pattern(pattern)
         admits = grep_path_filter(glob, target.dir_path)
-        single = self._stat(target.key) if target.rel else None
-        if single is not None:
-            candidates = [(target.path, target.key, single.size)]
-        else:
-            candidates = sorted((self._agent_path(root, key), key, size) for root, key, size in self._walk(target))
+        # Is the path one file? Asked while its folder is listed, in case it is not.
+        asked = _requests.submit(self._stat, target.key) if target.rel else None
+        listed = sorted((self._agent_path(root, key), key, size) for root, key, size in self._walk(target))
+        single = asked.result() if asked else None
+        candidates = [(target.path, target.key, single.size)] if single is not None else listed
         return grep_texts(pattern, self._texts(candidates, admits))
 
     def _texts(
         self, candidates: list[tuple[str, str, int]], admits: Callable[[str], bool]
     ) -> Iterator[tuple[str, str]]:
-        """(agent path, text) of the admitted UTF-8 candidates, fetched one at a time as grep asks."""
-        for agent, key, size in candidates:
-            if not admits(agent) or size > MAX_FILE_BYTES:
-                continue
-            stored = self._get(key, agent)
+        """(agent path, text) of the admitted UTF-8 candidates, in order, a few fetched ahead of grep."""
+        wanted = [(agent, key) for agent, key, size in candidates if admits(agent) and size <= MAX_FILE_BYTES]
+        for (agent, _), stored in zip(wanted, _ahead(lambda c: self._get(c[1], c[0]), wanted), strict=True):
             if stored is None or stored.data is None:
                 continue  # removed while we searched
             try:
@@ -438,3 +528,19 @@ class S3Backend:
             metadata[META_OPERATION] = _quote_operation(operation_id)
         self._put(key, data, kind, metadata)
         return WriteResult(output=f"Wrote report {name}", key=key, size=len(data), sha256=digest, content_type=kind)
+
+
+def _ahead(fetch: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    """``fetch`` of each item, in order, with up to :data:`IN_FLIGHT` requests in flight from
+    this call on; the consumer may stop early (what is in flight then finishes unread)."""
+    rest = iter(items)
+    pending = deque(_requests.submit(fetch, item) for item in islice(rest, IN_FLIGHT))
+    return _results(pending, fetch, rest)
+
+
+def _results(pending: deque[Future[R]], fetch: Callable[[T], R], rest: Iterator[T]) -> Iterator[R]:
+    while pending:
+        done = pending.popleft()
+        for item in islice(rest, 1):
+            pending.append(_requests.submit(fetch, item))
+        yield done.result()
