@@ -7,17 +7,18 @@ real path take turns chunk by chunk, so a busy machine slows both alike:
 
   raw        minio ``put_object`` of the bytes (one request per object)
   real path  the headline: a ``write_file`` tool call as the worker executes
-             it, minus Temporal: its arguments parsed (``parse_args``), the
-             run's files composed as the activity composes them
-             (``FileActivities.run_files``: ``CompositeBackend`` over
-             ``S3Backend``, ``/memories/`` routed to PostgreSQL) and called
-             as ``activities/files.py`` calls them; then its tool message
+             it, minus Temporal: ``FileCalls.run`` (activities/file_calls.py),
+             which the model activity runs a reply's file calls with, its
+             arguments in memory: the arguments parsed, the run's files
+             composed (``CompositeBackend`` over ``S3Backend``, ``/memories/``
+             routed to PostgreSQL), the tool called, then its tool message
   file_tool  the ``file_tool`` activity in the app's own worker (``build_worker``),
-             called by a workflow the way ``AgentWorkflow`` calls it: the
-             real path plus one Temporal activity dispatch and the fetch of
-             the call's arguments from the model reply stored in the bucket
-             beforehand (the activity's own store: a cold cache). Secondary:
-             it shows what the dispatch and that fetch add.
+             called by a workflow the way ``AgentWorkflow`` calls a file call
+             the model activity left to it: the real path plus one Temporal
+             activity dispatch and the fetch of the call's arguments from the
+             model reply stored in the bucket beforehand (the activity's own
+             store: a cold cache). Secondary: it shows what the dispatch and
+             that fetch add, which a step no longer pays.
 
 A fourth timing, the same workflow calling a no-op activity N times, shows
 what Temporal's dispatch of one activity costs on its own ("dispatch
@@ -60,14 +61,12 @@ from temporalio.client import Client  # noqa: E402
 from temporalio.exceptions import ApplicationError  # noqa: E402
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
 
-from activities.files import FileActivities, _call  # noqa: E402
+from activities.file_calls import FileCalls  # noqa: E402
 from deepagents_temporal import pgstore  # noqa: E402
-from deepagents_temporal.backends import WriteResult  # noqa: E402
 from deepagents_temporal.conversation import ConversationStore  # noqa: E402
 from deepagents_temporal.s3 import ensure_bucket  # noqa: E402
 from deepagents_temporal.schema import FileToolInput, FileToolOutput, Message, ToolCall  # noqa: E402
 from deepagents_temporal.services import hard_exit, s3_client  # noqa: E402
-from deepagents_temporal.tools import parse_args  # noqa: E402
 from worker import build_worker  # noqa: E402
 
 MIB = 1024 * 1024
@@ -164,7 +163,7 @@ async def paired_writes(s3: Minio, bucket: str, path: RealPath, size: int, count
     async def write(i: int) -> None:
         args = {"file_path": f"/out/f-{i:04d}.txt", "content": contents[i]}
         result = await path.call(run_id, "write_file", args, f"{run_id}/{i}")
-        assert isinstance(result, WriteResult) and result.ok and result.size == size, result.error
+        assert result.error is None and result.artifact is not None and result.artifact.size == size, result.summary
 
     taken = [0.0, 0.0]
     for start in range(0, count, parallel):
@@ -177,18 +176,17 @@ async def paired_writes(s3: Minio, bucket: str, path: RealPath, size: int, count
 
 
 class RealPath:
-    """A file tool call as the worker executes it, without Temporal around it."""
+    """A file tool call as the worker executes it, without Temporal around it: the
+    function the model activity runs a reply's file calls with (the file_tool
+    activity too), ``FileCalls.run``."""
 
-    def __init__(self, files: FileActivities, conversations: ConversationStore) -> None:
-        self.files = files
-        self.conversations = conversations
+    def __init__(self, calls: FileCalls) -> None:
+        self.calls = calls
 
-    async def call(self, run_id: str, name: str, args: dict[str, Any], operation_id: str) -> Any:
+    async def call(self, run_id: str, name: str, args: dict[str, Any], operation_id: str) -> FileToolOutput:
         call = ToolCall(id=f"call_{uuid.uuid4().hex[:8]}", name=name, args=args)
-        backend = self.files.run_files(FileToolInput(run_id=run_id, agent="bench", call=call, profile="qa"))
-        result = await _call(backend, parse_args(name, args), operation_id)
-        await asyncio.to_thread(self.conversations.tool_message, run_id, call, result.output)
-        return result
+        files = self.calls.files(run_id, "qa", None)
+        return await self.calls.run(files, run_id, "bench", call, args, operation_id)
 
 
 def store_reply(store: ConversationStore, run_id: str, reply: Message) -> str:
@@ -314,7 +312,7 @@ async def main(sizes: list[int], count: int, repeats: int, parallels: list[int],
         tools_client = s3_client(settings)
         counter = counting(tools_client)
         conversations = ConversationStore(tools_client, bucket)
-        real = RealPath(FileActivities(tools_client, bucket, conversations, pgstore.PostgresStore(pool)), conversations)
+        real = RealPath(FileCalls(tools_client, bucket, conversations, pgstore.PostgresStore(pool)))
         # A store of its own: the activity fetches each reply from the bucket
         # (in a run the worker that stored it usually still has it cached).
         message_store = ConversationStore(s3_client(settings), bucket)
