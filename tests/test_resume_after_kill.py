@@ -74,3 +74,13 @@ async def test_a_file_tool_lost_with_its_worker_is_retried_after_its_heartbeat_t
     assert len(started) == 1, "only the lost file_tool was retried"
     lost = started[0].last_failure.timeout_failure_info
     assert lost.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT
+    # The workflow task after the retried write went to the new worker at once,
+    # not first to the dead worker's sticky queue to time out there
+    # (activities/sticky_reset.py).
+    sticky_timeouts = [
+        e
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT
+        and e.workflow_task_timed_out_event_attributes.timeout_type == TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START
+    ]
+    assert sticky_timeouts == [], "a workflow task waited for the dead worker's sticky queue"
