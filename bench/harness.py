@@ -56,8 +56,13 @@ def worker_environment(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment a ``python worker.py`` subprocess needs to serve ``settings``' stack."""
     import os
 
+    # A deployed worker reads its modules' compiled bytecode (the image's pip
+    # install writes it; a clone's first run does). Where the environment
+    # forbids writing it, every start, and every workflow the sandbox loads,
+    # would compile the project's source again: time no deployment spends.
+    inherited = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
     return {
-        **os.environ,
+        **inherited,
         "TEMPORAL_ADDRESS": settings.temporal_address or "",
         "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
         "OPENAI_API_KEY": "bench",
