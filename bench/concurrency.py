@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 
 from floor_workflow import SleepFloorWorkflow  # noqa: E402
-from harness import Bench, bench_services, peak_rss_mib, worker_environment  # noqa: E402
+from harness import Bench, bench_services, machine_line, peak_rss_mib, worker_environment  # noqa: E402
 
 from deepagents_temporal.schema import AgentInput, AgentResult  # noqa: E402
 from deepagents_temporal.services import hard_exit  # noqa: E402
@@ -147,6 +147,7 @@ async def floor(bench: Bench, tuning: dict[str, str], runs: int, steps: int, lat
 
 async def main(runs: int, steps: int, latency: float) -> None:
     tuning = worker_settings(runs)
+    print(machine_line(), flush=True)
     async with bench_services() as bench:
         bench.llm.brain = latency_brain(steps, latency)
         agent = await ours(bench, tuning, runs, steps, latency)

@@ -84,3 +84,12 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def machine_line() -> str:
+    """The machine a figure was taken on: cores, memory and how busy it was (figures scale with the load)."""
+    import os
+
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    loads = " ".join(f"{load:.2f}" for load in os.getloadavg())
+    return f"machine: {os.cpu_count()} cores, {memory:.0f} GiB, load average {loads} (1, 5, 15 min) at the start"

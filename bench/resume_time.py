@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 
-from harness import Bench, bench_services, worker_environment  # noqa: E402
+from harness import Bench, bench_services, machine_line, worker_environment  # noqa: E402
 from temporalio.api.enums.v1 import EventType, PendingActivityState  # noqa: E402
 from temporalio.api.workflow.v1 import PendingActivityInfo  # noqa: E402
 from temporalio.client import WorkflowHandle  # noqa: E402
@@ -203,6 +203,7 @@ async def one_kill(bench: Bench, scenario: str, worker: Worker) -> tuple[float, 
 
 
 async def main(repeats: int) -> None:
+    print(machine_line(), flush=True)
     async with bench_services() as bench:
         bench.llm.brain = brain_for(set())
         worker = Worker(bench)
