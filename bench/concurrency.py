@@ -15,6 +15,8 @@ Temporal itself allows on this machine for the same load.
 
 Prints, for ours and the floor, the wall time, the ideal and the worker's peak
 RSS; then ours / floor; last, the figure to compare: wall / ideal (goal <= 1.3).
+The worker settings can be set in the environment to try others (see
+``worker_settings``).
 
     python bench/concurrency.py [--runs 500] [--steps 10] [--latency 0.2]
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -55,14 +58,16 @@ def latency_brain(steps: int, latency: float):
 
 
 def worker_settings(runs: int) -> dict[str, str]:
-    """Enough of everything for every run's model call to be in flight at once."""
-    return {
+    """Enough of everything for every run's model call to be in flight at once; each can be
+    set in the benchmark's environment instead, to try other values."""
+    defaults = {
         "DEEPAGENT_MODEL_CONCURRENCY": str(runs),
         "DEEPAGENT_MAX_CONCURRENT_WORKFLOW_TASKS": "200",
         "DEEPAGENT_MAX_CONCURRENT_ACTIVITIES": "200",
         "DEEPAGENT_WORKFLOW_TASK_POLLERS": "20",
         "DEEPAGENT_ACTIVITY_TASK_POLLERS": "20",
     }
+    return {name: os.environ.get(name, value) for name, value in defaults.items()}
 
 
 @dataclass
