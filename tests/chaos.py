@@ -160,7 +160,7 @@ class _Worker:
         def copy(source=self._process.stdout) -> None:  # noqa: ANN001
             with log:
                 for line in source:
-                    if line.startswith("worker (") and " polling task queue" in line:
+                    if line.startswith("worker polling"):
                         self.boot_seconds.append(time.time() - started)
                     log.write(line)
                     log.flush()
