@@ -14,7 +14,9 @@ Roles: all (default: both queues, one process), workflows (workflow tasks
 only), models (model calls only), io (the file, log and PostgreSQL
 activities). Run as many workers of each role as the load needs.
 
-Stops cleanly on SIGINT/SIGTERM: running activities get a few seconds to
+Once polling it prints what it serves and how long it took to start, by
+phase (interpreter and imports, connections, workers built). Stops cleanly
+on SIGINT/SIGTERM: running activities get a few seconds to
 finish, the rest are retried by another worker. A service it cannot use (down,
 wrong credentials, missing settings) ends it with two lines saying which and
 what to do, exit code 3 (2 for settings); --debug or DEEPAGENT_DEBUG=1 adds
@@ -316,7 +318,8 @@ def _worker(
     return Worker(
         client,
         task_queue=task_queue,
-        # Else the SDK hashes every loaded module's code at start-up (0.3-0.6 s).
+        # Else the SDK hashes every loaded module's code at start-up (0.3-0.6 s). (Marked
+        # deprecated for deployment_config, which brings worker versioning; none is used here.)
         build_id=build_id,
         workflows=workflows,
         activities=activities,
