@@ -10,8 +10,9 @@ the model's latency counted: S x latency, plus the start-up of one run alone
 
 Then the floor, on the same server: R runs of a bare workflow doing S
 activities that each sleep the latency (bench/floor_workflow.py), on one
-worker process of their own with the same concurrency limits. It shows what
-Temporal itself allows on this machine for the same load.
+worker process of their own with the same limits (its activity slots those of
+ours for model calls). It shows what Temporal itself allows on this machine
+for the same load.
 
 Prints, for ours and the floor, the wall time, the ideal and the worker's peak
 RSS; then ours / floor; last, the figure to compare: wall / ideal (goal <= 1.3).
@@ -125,15 +126,20 @@ async def ours(bench: Bench, tuning: dict[str, str], runs: int, steps: int, late
 
 async def floor(bench: Bench, tuning: dict[str, str], runs: int, steps: int, latency: float) -> Figures:
     queue = f"bench-floor-{uuid.uuid4().hex[:6]}"
-    limit = int(tuning["DEEPAGENT_MAX_CONCURRENT_ACTIVITIES"])
-    pollers = int(tuning["DEEPAGENT_ACTIVITY_TASK_POLLERS"])
+    # Ours' limits: its workflow-task slots and pollers, and as many activity
+    # slots as it has for model calls (the sleeps stand for them).
+    limits = [
+        tuning["DEEPAGENT_MAX_CONCURRENT_WORKFLOW_TASKS"],
+        tuning["DEEPAGENT_MODEL_CONCURRENCY"],
+        tuning["DEEPAGENT_WORKFLOW_TASK_POLLERS"],
+        tuning["DEEPAGENT_ACTIVITY_TASK_POLLERS"],
+    ]
     code = (
         "import asyncio, sys; sys.path.insert(0, sys.argv[1]); import floor_workflow; "
-        "asyncio.run(floor_workflow.serve(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])))"
+        "asyncio.run(floor_workflow.serve(*sys.argv[2:4], *map(int, sys.argv[4:])))"
     )
     worker = subprocess.Popen(
-        [sys.executable, "-c", code, str(ROOT / "bench"), bench.settings.temporal_address or "", queue]
-        + [str(max(limit, runs)), str(pollers)],
+        [sys.executable, "-c", code, str(ROOT / "bench"), bench.settings.temporal_address or "", queue, *limits],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

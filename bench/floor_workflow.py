@@ -43,7 +43,9 @@ class SleepFloorWorkflow:
             await workflow.execute_activity(sleep_for, seconds, start_to_close_timeout=timedelta(seconds=60))
 
 
-async def serve(address: str, task_queue: str, max_concurrent: int, pollers: int) -> None:
+async def serve(
+    address: str, task_queue: str, workflow_tasks: int, activities: int, workflow_pollers: int, activity_pollers: int
+) -> None:
     """A worker for both floors until killed (bench/concurrency.py runs it as a process of its own)."""
     from temporalio.client import Client
     from temporalio.worker import Worker
@@ -54,10 +56,10 @@ async def serve(address: str, task_queue: str, max_concurrent: int, pollers: int
         task_queue=task_queue,
         workflows=[FloorWorkflow, SleepFloorWorkflow],
         activities=[noop, sleep_for],
-        max_concurrent_workflow_tasks=max_concurrent,
-        max_concurrent_activities=max_concurrent,
-        max_concurrent_workflow_task_polls=pollers,
-        max_concurrent_activity_task_polls=pollers,
+        max_concurrent_workflow_tasks=workflow_tasks,
+        max_concurrent_activities=activities,
+        max_concurrent_workflow_task_polls=workflow_pollers,
+        max_concurrent_activity_task_polls=activity_pollers,
     )
     print("floor worker polling", flush=True)
     await worker.run()
