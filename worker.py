@@ -14,7 +14,9 @@ Roles: all (default: both queues, one process), workflows (workflow tasks
 only), models (model calls only), io (the file, log and PostgreSQL
 activities). Run as many workers of each role as the load needs.
 
-Stops cleanly on SIGINT/SIGTERM: running activities get a few seconds to
+Once polling it prints what it serves and how long it took to start, by
+phase (interpreter and imports, connections, workers built). Stops cleanly
+on SIGINT/SIGTERM: running activities get a few seconds to
 finish, the rest are retried by another worker. A service it cannot use (down,
 wrong credentials, missing settings) ends it with two lines saying which and
 what to do, exit code 3 (2 for settings); --debug or DEEPAGENT_DEBUG=1 adds
@@ -26,10 +28,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, get_args
 
 import asyncpg
@@ -37,6 +42,7 @@ from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker, WorkflowRunner
 
+import deepagents_temporal
 from activities.custom_tools import CustomToolActivities
 from activities.documents import DocumentActivities
 from activities.fetch import FetchActivities
@@ -51,8 +57,11 @@ from activities.profiles import ProfileActivities
 from activities.rag import RagActivities
 from activities.records import RecordActivities
 from activities.reporting import ReportActivities
+from activities.sticky_reset import StickyReset
+from activities.warm_up import warm_up_model_client
 from deepagents_temporal import pgstore, tracing
 from deepagents_temporal.answers import AnswerStore
+from deepagents_temporal.build_id import source_build_id
 from deepagents_temporal.catalog import load_catalog
 from deepagents_temporal.conversation import ConversationStore
 from deepagents_temporal.redaction import register_secrets
@@ -91,6 +100,13 @@ WORKFLOW_FAILURE_EXCEPTION_TYPES = [workflow.NondeterminismError]
 
 
 ROLES: tuple[str, ...] = get_args(WorkerRole)
+# What the build ID hashes (deepagents_temporal/build_id.py): the code a worker runs.
+SOURCES = [
+    Path(__file__),
+    Path(__file__).parent / "workflows",
+    Path(__file__).parent / "activities",
+    Path(deepagents_temporal.__file__).parent,
+]
 
 
 def io_activities(
@@ -253,6 +269,7 @@ async def build_worker(
         ]
     built: list[Worker] = []
     serves: list[tuple[str, str]] = []
+    build_id = source_build_id(SOURCES)
     if main_workflows or main_activities:
         what = ["workflows"] if main_workflows else []
         if main_activities:
@@ -268,6 +285,7 @@ async def build_worker(
                 settings.deepagent_max_concurrent_activities,
                 interceptors,
                 workflow_runner,
+                build_id,
             )
         )
     if role in ("all", "models"):
@@ -282,6 +300,7 @@ async def build_worker(
                 settings.deepagent_model_concurrency,
                 interceptors,
                 None,
+                build_id,
             )
         )
     return Workers(built, serves)
@@ -296,10 +315,14 @@ def _worker(
     max_activities: int,
     interceptors: Sequence[Interceptor],
     workflow_runner: WorkflowRunner | None,
+    build_id: str,
 ) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
+        # Else the SDK hashes every loaded module's code at start-up (0.3-0.6 s). (Marked
+        # deprecated for deployment_config, which brings worker versioning; none is used here.)
+        build_id=build_id,
         workflows=workflows,
         activities=activities,
         max_concurrent_workflow_tasks=settings.deepagent_max_concurrent_workflow_tasks if workflows else None,
@@ -315,7 +338,8 @@ def _worker(
         # Every activity heartbeats while it runs, so a lost one is noticed
         # within its heartbeat timeout (deepagents_temporal/retries.py).
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
-        interceptors=[RedactingInterceptor(), HeartbeatKeepalive(), *interceptors],
+        # StickyReset: after a lost worker, the run's next workflow task does not wait for its sticky queue.
+        interceptors=[RedactingInterceptor(), HeartbeatKeepalive(), StickyReset(), *interceptors],
         **({"workflow_runner": workflow_runner} if workflow_runner else {}),
     )
 
@@ -330,7 +354,25 @@ def describe(workers: Workers, settings: Settings, role: str) -> str:
     )
 
 
+def process_age() -> float | None:
+    """Seconds since this process started (Linux; None elsewhere): the interpreter and the imports, at first."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def start_up_line(phases: dict[str, float | None]) -> str:
+    """How long this worker took to start, by phase (for people reading its log, and bench/resume_time.py)."""
+    known = {name: seconds for name, seconds in phases.items() if seconds is not None}
+    parts = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in known.items())
+    return f"worker start-up {sum(known.values()):.2f} s: {parts}"
+
+
 async def serve(role: str | None) -> int:
+    imported = process_age()
+    started = time.perf_counter()
     settings = load_settings()
     role = role or settings.deepagent_worker_role
     require_settings(settings, ["temporal", "s3", "postgres"], "worker.py")
@@ -338,18 +380,35 @@ async def serve(role: str | None) -> int:
     temporal_runtime(settings.metrics_address)
     # Every service checked at once, so one start names everything that is wrong.
     client, pool = await gather_checked(connect(settings), open_database(settings))
+    connected = time.perf_counter()
     workers = await build_worker(client, settings, pool, role=role)
+    built = time.perf_counter()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     print(describe(workers, settings, role), flush=True)
+    print(
+        start_up_line(
+            {
+                "interpreter and imports": imported,
+                # Temporal, the bucket, PostgreSQL and its migrations, at once.
+                "connections": connected - started,
+                # Profiles, tool modules, the bucket again, each workflow checked in the sandbox.
+                "workers built": built - connected,
+            }
+        ),
+        flush=True,
+    )
     if settings.metrics_address:
         print(f"metrics for Prometheus at http://{settings.metrics_address}/metrics", flush=True)
     if tracing.enabled():
         print(f"tracing to {settings.otel_exporter_otlp_endpoint}", flush=True)
     try:
         async with workers:
+            if role in ("all", "models"):
+                # While polling (activities/warm_up.py); a stop request waits for it (well under a second).
+                await asyncio.to_thread(warm_up_model_client, settings)
             await stop.wait()
             print("worker: shutting down", flush=True)
     finally:

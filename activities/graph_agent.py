@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.messages import BaseMessage, HumanMessage
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -51,6 +50,10 @@ class GraphActivities:
                 type=GRAPH_FAILED,
                 non_retryable=True,
             )
+        # Here, not at import: langchain-core is a second of a worker's start-up,
+        # and only a worker with graph sub-agents needs it (they import it anyway).
+        from langchain_core.messages import HumanMessage
+
         try:
             state = await graph.ainvoke(
                 {"messages": [HumanMessage(content=request.request)]},
@@ -75,6 +78,8 @@ class GraphActivities:
 
 
 def _text(message: Any) -> str:
+    from langchain_core.messages import BaseMessage
+
     if isinstance(message, BaseMessage):
         return message.text
     if isinstance(message, dict):

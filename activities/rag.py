@@ -13,13 +13,10 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
-import openai
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from deepagents_temporal.conversation import ConversationStore
-from deepagents_temporal.rag.embeddings import embed_pending, make_embeddings
-from deepagents_temporal.rag.index import check_collection
 from deepagents_temporal.rag.policy import DEFAULT_COLLECTION
 from deepagents_temporal.rag.search import CANDIDATES, fuse, keyword_search, results_text, vector_search
 from deepagents_temporal.schema import CustomToolInput, Message, ToolOutput
@@ -34,10 +31,18 @@ class RagActivities:
     def __init__(self, pool: asyncpg.Pool, conversations: ConversationStore, settings: Settings) -> None:
         self._pool = pool
         self._conversations = conversations
-        self._embeddings = make_embeddings(settings)
+        self._embeddings = None
+        if settings.deepagent_embeddings_model:
+            # langchain-openai (a second of a worker's start-up) only for a worker that embeds.
+            from deepagents_temporal.rag.embeddings import make_embeddings
+
+            self._embeddings = make_embeddings(settings)
 
     @activity.defn(name="search_documents")
     async def search_documents(self, request: CustomToolInput) -> ToolOutput:
+        # Here, not at import: rag.index brings in langchain-text-splitters (and langchain-core).
+        from deepagents_temporal.rag.index import check_collection
+
         call = request.call
         args = await asyncio.to_thread(self._conversations.call_arguments, request.run_id, call)
         try:
@@ -57,6 +62,10 @@ class RagActivities:
         rankings = [await keyword_search(self._pool, parsed.query, collection, CANDIDATES)]
         mode = "keyword"
         if self._embeddings is not None:
+            import openai
+
+            from deepagents_temporal.rag.embeddings import embed_pending
+
             try:
                 embedded = await embed_pending(self._pool, self._embeddings, collection, activity.heartbeat)
                 vector = await self._embeddings.aembed_query(parsed.query)

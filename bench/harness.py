@@ -56,8 +56,13 @@ def worker_environment(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment a ``python worker.py`` subprocess needs to serve ``settings``' stack."""
     import os
 
+    # A deployed worker reads its modules' compiled bytecode (the image's pip
+    # install writes it; a clone's first run does). Where the environment
+    # forbids writing it, every start, and every workflow the sandbox loads,
+    # would compile the project's source again: time no deployment spends.
+    inherited = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
     return {
-        **os.environ,
+        **inherited,
         "TEMPORAL_ADDRESS": settings.temporal_address or "",
         "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
         "OPENAI_API_KEY": "bench",
@@ -79,3 +84,12 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def machine_line() -> str:
+    """The machine a figure was taken on: cores, memory and how busy it was (figures scale with the load)."""
+    import os
+
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    loads = " ".join(f"{load:.2f}" for load in os.getloadavg())
+    return f"machine: {os.cpu_count()} cores, {memory:.0f} GiB, load average {loads} (1, 5, 15 min) at the start"

@@ -49,7 +49,9 @@ def model_retry_policy(chain_length: int | None, rounds: int) -> RetryPolicy:
     error, after ``chain_length * rounds`` model errors.
     """
     return RetryPolicy(
-        initial_interval=timedelta(milliseconds=200),
+        # The next attempt usually asks another model, or retries one whose
+        # worker was lost (already 3 s late): no reason to wait longer.
+        initial_interval=timedelta(milliseconds=50),
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=10),
         maximum_attempts=chain_length * rounds + CRASH_ALLOWANCE if chain_length else UNKNOWN_CHAIN_ATTEMPTS,

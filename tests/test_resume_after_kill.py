@@ -80,3 +80,13 @@ async def test_a_file_write_lost_with_its_worker_is_retried_after_its_heartbeat_
     assert lost.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT
     # Its answer was kept: the model was asked once for that turn.
     assert sum(1 for r in llm.requests if _e2e_first_turn(r.request)) == 1
+    # The workflow task after the retried write went to the new worker at once,
+    # not first to the dead worker's sticky queue to time out there
+    # (activities/sticky_reset.py).
+    sticky_timeouts = [
+        e
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT
+        and e.workflow_task_timed_out_event_attributes.timeout_type == TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START
+    ]
+    assert sticky_timeouts == [], "a workflow task waited for the dead worker's sticky queue"

@@ -5,6 +5,7 @@ processes, its model calls on the model queue and the rest on the main one."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 
 import asyncpg
@@ -147,6 +148,11 @@ async def test_a_run_completes_with_each_role_in_its_own_process(
     assert f"worker (workflows) polling task queue {main!r} (workflows)" in outputs[0], outputs[0]
     assert f"worker (io) polling task queue {main!r} (file, log and PostgreSQL activities" in outputs[1], outputs[1]
     assert f"worker (models) polling task queue {models!r} (model calls, 20 at once)" in outputs[2], outputs[2]
+    # Each says how long it took to start, by phase.
+    seconds = r"\d+\.\d\d s"
+    phases = rf"interpreter and imports {seconds}, connections {seconds}, workers built {seconds}"
+    start_up = rf"^worker start-up {seconds}: {phases}$"
+    assert all(re.search(start_up, output, re.MULTILINE) for output in outputs), outputs
 
     # Every model call of the run and its sub-agents went to the model queue, the rest to the main one.
     queues: dict[str, set[str]] = {}

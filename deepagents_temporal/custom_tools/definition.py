@@ -19,9 +19,6 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from langchain_core.tools import StructuredTool
-from langchain_core.tools.base import create_schema_from_function
-from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ValidationError
 
 from deepagents_temporal.custom_tools.context import ToolContext
@@ -66,6 +63,12 @@ class CustomTool:
         self.description = description or _description_of(fn, where)
         self.context_parameter = _context_parameter(fn, where)
         hidden = [self.context_parameter] if self.context_parameter else []
+        # Imported here, when a tool is defined: langchain-core's tools module costs a
+        # worker a second of start-up, and most workers define no tool.
+        from langchain_core.tools import StructuredTool
+        from langchain_core.tools.base import create_schema_from_function
+        from langchain_core.utils.function_calling import convert_to_openai_tool
+
         self.args_schema: type[BaseModel] = create_schema_from_function(
             self.name, fn, filter_args=hidden, parse_docstring=True
         )
