@@ -47,7 +47,12 @@ class _Answer:
         self.usage: dict[str, int] | None = None
         self.metadata: dict[str, Any] = {}
 
-    def call(self, index: int, call_id: str | None, name: str | None, arguments: str | None) -> None:
+    def call(self, index: int | None, call_id: str | None, name: str | None, arguments: str | None) -> None:
+        if index is None:
+            # A server that numbers no calls: a new id starts a new call, else the last one goes on.
+            last = max(self.calls, default=-1)
+            known = self.calls[last]["id"] if last >= 0 else None
+            index = last + 1 if last < 0 or (call_id and known and call_id != known) else last
         call = self.calls.setdefault(index, {"id": None, "name": [], "args": []})
         call["id"] = call_id or call["id"]
         call["name"].append(name or "")
@@ -92,6 +97,17 @@ class _Answer:
         )
 
 
+def _raise_error_body(response: Any) -> None:
+    """A provider (or a proxy) that answers 200 with an error instead of a completion:
+    the error, as ChatOpenAI raises it, rather than an empty reply."""
+    extra = getattr(response, "model_extra", None) or {}
+    error = extra.get("error")
+    if error:
+        raise ValueError(error)
+    if getattr(response, "choices", None) is None and getattr(response, "usage", None) is None:
+        raise ValueError(f"the model's answer has no choices: {str(extra)[:300]}")
+
+
 async def complete(
     llm: ChatOpenAI,
     tools: list[dict],
@@ -109,11 +125,18 @@ async def complete(
     if tools:
         options["tools"] = tools
     payload = llm._get_request_payload(messages, **options)
+    if "messages" not in payload:
+        # A model ChatOpenAI sends to the Responses API: its own call, unstreamed.
+        reply = await (llm.bind_tools(tools) if tools else llm).ainvoke(messages)
+        if not isinstance(reply, AIMessage):
+            raise TypeError(f"the model answered {type(reply).__name__}, not an AI message")
+        return reply
     as_given = {key: payload.pop(key) for key in AS_GIVEN if key in payload}
     answer = _Answer()
     async with asyncio.timeout(timeout):
         response = await llm.async_client.create(**payload, messages=[], extra_body=as_given)
         if not stream:
+            _raise_error_body(response)
             answer.note(response.model, response.usage)
             if response.choices:
                 reply = response.choices[0].message
@@ -125,9 +148,12 @@ async def complete(
             return answer.message(messages)
         async with response:
             async for chunk in response:
+                _raise_error_body(chunk)
                 answer.note(chunk.model, chunk.usage)
-                for choice in chunk.choices:
+                for choice in chunk.choices or ():
                     delta = choice.delta
+                    if delta is None:
+                        continue
                     if delta.content:
                         answer.text.append(delta.content)
                         writer.add(delta.content)

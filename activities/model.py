@@ -75,6 +75,7 @@ from deepagents_temporal.schema import (
     ToolCall,
 )
 from deepagents_temporal.settings import Settings
+from deepagents_temporal.storage_errors import describe as describe_storage_error
 from deepagents_temporal.token_stream import StreamChunk, StreamWriter, TokenPublisher
 
 T = TypeVar("T")
@@ -99,6 +100,8 @@ STORAGE_PATIENCE = timedelta(seconds=30)
 # into the last half of it before the attempt's timeout; the rest go to
 # file_tool activities (they have their own timeouts).
 INLINE_FILE_SECONDS = 20.0
+# File tools that change files: at most one runs in the model activity (see _run_file_calls).
+WRITING_TOOLS = frozenset({"write_file", "edit_file"})
 
 
 def to_langchain(messages: list[Message]) -> list[BaseMessage]:
@@ -420,9 +423,16 @@ class ModelActivities:
         self, request: ModelCallInput, message: Message, transcript: str
     ) -> list[FileToolOutput | None]:
         """Run the reply's file calls in order, as the file_tool activity would, while
-        they may run here (see ModelCallInput.files). The first one that cannot (it
-        needs approval, storage is failing, the time is up) and every file call after
-        it are left to the workflow, which runs them with the same operation ids."""
+        they may run here (see ModelCallInput.files). The first one that cannot and
+        every file call after it are left to the workflow, which runs them as
+        file_tool activities with the same operation ids.
+
+        A retried attempt runs them all again, so every call must see then what it
+        saw the first time: a write (or edit) runs here only as the first call run
+        here, and only one does. A retried write finds its own object and answers as
+        before; the reads after it see it both times. Left to the workflow: calls
+        that need approval, a second write, a call after a storage error or once the
+        time here is up."""
         inline = request.files
         if inline is None or self._files is None or request.summarize is not None:
             return []
@@ -435,19 +445,23 @@ class ModelActivities:
         deadline = time.monotonic() + budget
         files = self._files.files(request.run_id, inline.profile, inline.user_id)
         outputs: list[FileToolOutput | None] = [None] * len(message.tool_calls)
+        ran = 0
         for index, call in enumerate(message.tool_calls):
             if call.name not in FILE_TOOLS or call.raw_args is not None:
                 continue  # not a file call, or one the workflow refuses: no file touched
-            if call.name not in inline.tools or time.monotonic() > deadline:
+            if call.name not in inline.tools or (call.name in WRITING_TOOLS and ran):
                 break
             operation = file_calls.operation_id(info.workflow_id, info.workflow_run_id, transcript, index)
             try:
-                outputs[index] = await self._files.run(files, request.run_id, request.agent, call, call.args, operation)
+                async with asyncio.timeout(deadline - time.monotonic()):
+                    output = await self._files.run(files, request.run_id, request.agent, call, call.args, operation)
             except Exception as err:  # noqa: BLE001 - the file_tool activity retries it and reports it
-                activity.logger.warning("%s %s left to the file_tool activity: %s", request.agent, call.name, err)
+                reason = "time is up" if isinstance(err, TimeoutError) else describe_storage_error(err)
+                activity.logger.warning("%s %s left to the file_tool activity: %s", request.agent, call.name, reason)
                 break
-            activity.logger.info("%s %s", request.agent, outputs[index].summary)
-        return outputs if any(outputs) else []
+            outputs[index], ran = output, ran + 1
+            activity.logger.info("%s %s", request.agent, output.summary)
+        return outputs if ran else []
 
     def _summarized(self, request: ModelCallInput, transcript: str) -> dict:
         """A summarization call's result fields (its answer, the summary, only previewed in history)."""

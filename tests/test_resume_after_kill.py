@@ -40,22 +40,23 @@ async def test_a_file_write_lost_with_its_worker_is_retried_after_its_heartbeat_
             handle = await start_run(client, settings, chain=["test-model"])
             child = client.get_workflow_handle(f"{handle.id}/e2e_test_specialist-1")
 
-            async def answered_and_writing() -> bool:
+            async def writing() -> bool:
+                # The model answered, and a write waits on the locked table: the model
+                # activity stored the answer and is running the reply's file call.
                 if not any(_e2e_first_turn(r.request) and r.completed for r in llm.requests):
                     return False
-                try:
-                    pending = (await child.describe()).raw_description.pending_activities
-                except Exception:  # noqa: BLE001 - the child is not started yet
-                    return False
-                return any(a.activity_type.name == "call_model" and a.HasField("last_started_time") for a in pending)
+                waiting = await pool.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
+                )
+                return waiting > 0
 
             for _ in range(WAIT * 10):
-                if await answered_and_writing():
+                if await writing():
                     break
                 await asyncio.sleep(0.1)
             else:
                 raise AssertionError("the specialist's first model call never got to its write")
-            await asyncio.sleep(0.5)  # the answer is stored before the write starts
             stop_process(first)  # SIGKILL, the write blocked on the table
             second = worker_process(settings)
         finally:

@@ -319,6 +319,48 @@ async def test_write_and_edit_are_idempotent_under_a_retry(
     assert seen["e1"] == f"Successfully replaced 1 instance(s) of the string in '{path}'"
 
 
+async def test_a_reply_writing_one_file_twice_applies_each_call_once_under_retries(
+    client: Client, settings: Settings, llm: ScriptedLLM, s3: Minio, pool: asyncpg.Pool
+) -> None:
+    """A retried model activity runs its reply's file calls again: a second write of
+    the reply must not be among them (it would be replayed over its own effect)."""
+    injecting_interceptor = FailAfterWriteInterceptor(model_runs_files=True)
+    path = "/notes/twice.md"
+    llm.add_rule(
+        supervisor_turn(0),
+        Reply.tool_calls(
+            [
+                ("write_file", {"file_path": path, "content": "line one\nstatus: draft\n"}, "w1"),
+                ("edit_file", {"file_path": path, "old_string": "draft", "new_string": "draft-x"}, "e1"),
+                ("read_file", {"file_path": path}, "r1"),
+                ("edit_file", {"file_path": path, "old_string": "status", "new_string": "state"}, "e2"),
+            ]
+        ),
+        times=1,
+    )
+    llm.add_rule(supervisor_turn(1), Reply.text("saved"), times=1)
+
+    async with await build_worker(client, settings, pool, interceptors=[injecting_interceptor]):
+        handle = await start_run(client, settings)
+        result: AgentResult = await handle.result()
+    assert result.answer == "saved"
+    # Lost once each: the model activity (it ran the first write) and the file_tool
+    # activities of the two edits (left to the workflow, in order).
+    assert sorted(injecting_interceptor.injected) == [
+        ("edit_file", "file_tool", 1),
+        ("edit_file", "file_tool", 1),
+        ("write_file", "call_model", 1),
+    ]
+    assert len(llm.requests) == 2
+
+    key = f"runs/{handle.id}/files/notes/twice.md"
+    assert read_object(s3, settings.s3_bucket, key) == b"line one\nstate: draft-x\n"
+    seen = tool_messages_seen(llm)
+    assert seen["w1"] == f"Updated file {path}"
+    assert seen["e1"] == seen["e2"] == f"Successfully replaced 1 instance(s) of the string in '{path}'"
+    assert "draft-x" in seen["r1"] and "state" not in seen["r1"]
+
+
 # --------------------------------------------------------------------------- very large results
 
 
