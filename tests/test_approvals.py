@@ -187,6 +187,45 @@ async def test_approve_reject_edit_and_invalid_decisions(
     await replayer.replay_workflow(await handle.fetch_history())
 
 
+async def test_file_calls_after_one_waiting_for_approval_wait_too(
+    client: Client, gated_settings: Settings, gated_worker: Worker, llm: ScriptedLLM
+) -> None:
+    """The model activity runs a reply's file calls up to the first one that needs a
+    person; the ones after it run after the decision, in the model's order."""
+    request = unique_request()
+    mine = lambda r: request in r.first_user_text  # noqa: E731
+    llm.add_rule(
+        lambda r: mine(r) and r.turn == 0,
+        Reply.tool_calls(
+            [
+                ("read_file", {"file_path": "/a.md"}, "read_before"),
+                ("write_file", {"file_path": "/a.md", "content": "A as asked"}, "call_a"),
+                ("read_file", {"file_path": "/a.md"}, "read_after"),
+            ]
+        ),
+        times=1,
+    )
+    llm.add_rule(lambda r: mine(r) and r.turn == 1, Reply.text("done"), times=1)
+    handle = await start_run(client, gated_settings, request, profile="gated")
+
+    await waiting_call(handle, "call_a")
+    assert file_text(s3_client(gated_settings), gated_settings.s3_bucket, handle.id, "/a.md") is None
+    await handle.execute_update("decide", ApprovalDecision(call_id="call_a", decision="approve"), result_type=str)
+    result: AgentResult = await asyncio.wait_for(handle.result(), PATIENCE)
+    assert result.answer == "done"
+
+    last = [r.request for r in llm.requests if mine(r.request) and r.request.turn == 1][0]
+    told = {m["tool_call_id"]: m["content"] for m in last.messages if m.get("role") == "tool"}
+    assert "not found" in told["read_before"].lower()
+    assert "A as asked" in told["read_after"]
+    # The first read ran in the model activity; the approved write and the read after it did not.
+    history = await handle.fetch_history()
+    file_tools = [
+        e for e in history.events if e.activity_task_scheduled_event_attributes.activity_type.name == "file_tool"
+    ]
+    assert len(file_tools) == 2
+
+
 async def test_a_waiting_call_survives_its_worker(
     client: Client, gated_settings: Settings, llm: ScriptedLLM, tmp_path: Path
 ) -> None:
