@@ -3,19 +3,26 @@ settings pointed at both, a client and a migrated database pool."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+import sys
 
-import asyncpg
-from pydantic import SecretStr
-from temporalio.client import Client
+# A deployed worker reads its modules' compiled bytecode; where the
+# environment forbids writing it, every workflow the sandbox loads in a bench's
+# own worker would compile its module again (see worker_environment too).
+sys.dont_write_bytecode = False
 
-from deepagents_temporal.devstack import DevStack, start_dev_stack
-from deepagents_temporal.services import connect, open_database
-from deepagents_temporal.settings import Settings
-from scripted_llm import ScriptedLLM
+import uuid  # noqa: E402
+from collections.abc import AsyncIterator  # noqa: E402
+from contextlib import asynccontextmanager  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import asyncpg  # noqa: E402
+from pydantic import SecretStr  # noqa: E402
+from temporalio.client import Client  # noqa: E402
+
+from deepagents_temporal.devstack import DevStack, start_dev_stack  # noqa: E402
+from deepagents_temporal.services import connect, open_database  # noqa: E402
+from deepagents_temporal.settings import Settings  # noqa: E402
+from scripted_llm import ScriptedLLM  # noqa: E402
 
 
 @dataclass

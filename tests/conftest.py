@@ -8,17 +8,23 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
-import asyncpg
-import pytest
-from pydantic import SecretStr
-from temporalio.client import Client
-from temporalio.worker import Worker
+# Compiled bytecode is read and written as in a deployment (the image's pip
+# install compiles it): where the environment forbids writing it, each worker
+# start, and every workflow the sandbox loads, would compile the source again.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
-from deepagents_temporal.devstack import DevStack, start_dev_stack
-from deepagents_temporal.services import connect, open_database
-from deepagents_temporal.settings import Settings
-from scripted_llm import ScriptedLLM
-from worker import build_worker
+import asyncpg  # noqa: E402
+import pytest  # noqa: E402
+from pydantic import SecretStr  # noqa: E402
+from temporalio.client import Client  # noqa: E402
+from temporalio.worker import Worker  # noqa: E402
+
+from deepagents_temporal.devstack import DevStack, start_dev_stack  # noqa: E402
+from deepagents_temporal.services import connect, open_database  # noqa: E402
+from deepagents_temporal.settings import Settings  # noqa: E402
+from scripted_llm import ScriptedLLM  # noqa: E402
+from worker import build_worker  # noqa: E402
 
 _exit_status = 0
 
