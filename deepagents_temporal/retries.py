@@ -13,15 +13,17 @@ from temporalio.common import RetryPolicy
 
 # Every activity has this heartbeat timeout and heartbeats while it runs
 # (activities/keepalive.py): one lost with its worker is retried after this,
-# not after its whole start-to-close timeout. 3 s: a restarted worker polls
-# after 2-4 s, and the server sees a heartbeat every second, so a 2 s stall
-# of a worker or a restart of the Temporal dev server (about 1.5 s) passes.
+# not after its whole start-to-close timeout. 2.5 s with a heartbeat every
+# 0.5 s: a 2 s stall of a worker or a restart of the Temporal dev server
+# (about 1.5 s) passes, and a run whose worker died goes on within 3 s of a
+# new worker's start (docs/benchmarks.md, P5). Each running activity costs the
+# server two heartbeat writes a second.
 # (Timeouts are not part of what replay compares: changing them is safe for
 # runs in flight, as tests/test_replay.py shows with the committed histories.)
-ACTIVITY_HEARTBEAT_TIMEOUT = timedelta(seconds=3)
+ACTIVITY_HEARTBEAT_TIMEOUT = timedelta(seconds=2.5)
 # Workers send a running activity's heartbeat at least this often (the SDK
 # throttles to 80% of the heartbeat timeout otherwise, too close to it).
-HEARTBEAT_THROTTLE = timedelta(seconds=1)
+HEARTBEAT_THROTTLE = timedelta(seconds=0.5)
 # A workflow task lost with its worker is retried after this (Temporal's
 # default: 10 s). Set by whoever starts a run (cli/run.py) and for sub-agents;
 # a workflow task takes well under 0.5 s even with 12 runs on 2 CPUs.
