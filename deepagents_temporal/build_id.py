@@ -20,6 +20,8 @@ def source_build_id(paths: Iterable[Path]) -> str:
     """A hex digest of the ``*.py`` files at ``paths`` (files, or folders searched recursively) and the SDK version."""
     digest = hashlib.sha256(f"temporalio {version('temporalio')}\n".encode())
     for path in paths:
+        if not path.exists():
+            continue  # an install without that folder: the rest still names the code
         files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
         for file in files:
             digest.update(f"{file.relative_to(path.parent)}\n".encode())

@@ -18,6 +18,8 @@ def test_the_build_id_changes_with_the_code_and_only_with_it(tmp_path: Path) -> 
 
     first = source_build_id([entry, package])
     assert source_build_id([entry, package]) == first
+    # A folder an install does not have is skipped, not an error at start-up.
+    assert source_build_id([entry, package, tmp_path / "activities"]) == first
     (package / "notes.txt").write_text("still not code")
     assert source_build_id([entry, package]) == first
 
