@@ -41,12 +41,12 @@ with workflow.unsafe.imports_passed_through():
         STORAGE_RETRY_POLICY,
         WORKFLOW_TASK_TIMEOUT,
     )
-    from deepagents_temporal.schema import ArtifactInfo, ChildInfo, Progress, Todo, TokenUsage
+    from deepagents_temporal.schema import ArtifactInfo, ChildInfo, Progress, Todo
     from workflows.bookkeeping import RunBookkeeping
     from workflows.details import current_details_extra
     from workflows.document_section import DocumentSectionWorkflow
-    from workflows.progress import ProgressLog, todos_markdown
-    from workflows.run_log import write_run_log
+    from workflows.progress import todos_markdown
+    from workflows.steps_run import StepsRun
 
 AGENT_NAME = "document"
 STEP_TIMEOUT = timedelta(minutes=10)
@@ -54,17 +54,13 @@ SECTIONS_STEP = "summarise sections"
 
 
 @workflow.defn(name=DOCUMENT_WORKFLOW_NAME)
-class DocumentWorkflow:
+class DocumentWorkflow(StepsRun):
+    AGENT = AGENT_NAME
+    LOG_LINES = "this document run's log lines"
+
     def __init__(self) -> None:
-        self._run_id = ""
-        self._progress = ProgressLog()
-        self._steps: list[Todo] = []
+        super().__init__()
         self._children: list[ChildInfo] = []
-        self._done = False
-        self._usage = TokenUsage()
-        self._models_used: list[str] = []
-        self._artifacts: dict[str, ArtifactInfo] = {}
-        self._books: RunBookkeeping | None = None
 
     @workflow.query
     def progress(self, since: int = 0) -> Progress:
@@ -233,39 +229,7 @@ class DocumentWorkflow:
         self._steps = [Todo(content=new, status=s.status) if s.content == old else s for s in self._steps]
         self._show_details()
 
-    def _mark(self, name: str, status: str) -> None:
-        self._steps = [
-            Todo(content=s.content, status=status) if s.content == name else s  # type: ignore[arg-type]
-            for s in self._steps
-        ]
-        self._show_details()
-
     def _show_details(self) -> None:
         workflow.set_current_details(
             f"**{AGENT_NAME}**\n\n" + todos_markdown(self._steps) + current_details_extra(self._children, [])
         )
-
-    def _event(self, kind: str, text: str) -> None:
-        self._progress.add(kind, text, run_id=self._run_id, agent=AGENT_NAME)
-
-    def _add_artifact(self, artifact: ArtifactInfo) -> None:
-        assert self._books is not None
-        self._artifacts[artifact.key] = artifact
-        self._books.artifact(self._run_id, artifact)
-        self._event("tool", f"wrote {artifact.key} ({artifact.size:,} bytes)")
-
-    async def _finish(self, is_root: bool, status: RunStatus, error: str | None) -> None:
-        """The run log, the final status row, and every pending PostgreSQL write, before the run ends."""
-        assert self._books is not None
-        self._done = True
-        if is_root:
-            self._mark("write run.log", "in_progress")
-        run_log = await write_run_log(
-            self._run_id, AGENT_NAME, self._progress, is_root=is_root, what="this document run's log lines"
-        )
-        if run_log is not None:
-            self._artifacts[run_log.key] = run_log
-            self._books.artifact(self._run_id, run_log)
-            self._mark("write run.log", "completed")
-        self._books.run_status(status, self._usage, self._models_used, error)
-        await self._books.drain()

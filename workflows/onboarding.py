@@ -54,10 +54,10 @@ with workflow.unsafe.imports_passed_through():
         STORAGE_RETRY_POLICY,
         model_retry_policy,
     )
-    from deepagents_temporal.schema import ArtifactInfo, ModelCallInput, Progress, Todo, TokenUsage
+    from deepagents_temporal.schema import ArtifactInfo, ModelCallInput, Progress, Todo
     from workflows.bookkeeping import RunBookkeeping
-    from workflows.progress import ProgressLog, todos_markdown
-    from workflows.run_log import write_run_log
+    from workflows.progress import todos_markdown
+    from workflows.steps_run import StepsRun
 
 AGENT_NAME = "onboarding"
 STEP_TIMEOUT = timedelta(minutes=10)
@@ -65,21 +65,17 @@ WAIT_STEP = "wait for missing fields"
 
 
 @workflow.defn(name=ONBOARDING_WORKFLOW_NAME)
-class OnboardingWorkflow:
+class OnboardingWorkflow(StepsRun):
+    AGENT = AGENT_NAME
+    LOG_LINES = "this onboarding run's log lines"
+
     def __init__(self) -> None:
-        self._run_id = ""
-        self._progress = ProgressLog()
-        self._steps: list[Todo] = []
-        self._done = False
+        super().__init__()
         self._checklist: ChecklistInfo | None = None
         self._client: ClientDocuments | None = None
         self._fields: list[FieldStatus] = []
         self._waiting = False
         self._wait_until: datetime | None = None
-        self._usage = TokenUsage()
-        self._models_used: list[str] = []
-        self._artifacts: dict[str, ArtifactInfo] = {}
-        self._books: RunBookkeeping | None = None
 
     # ----- what people see and do ---------------------------------------------
 
@@ -392,13 +388,6 @@ class OnboardingWorkflow:
         assert self._books is not None
         self._books.decide(DecisionKind.VALIDATION, summary, agent=AGENT_NAME, step=0, payload=payload)
 
-    def _mark(self, name: str, status: str) -> None:
-        self._steps = [
-            Todo(content=s.content, status=status) if s.content == name else s  # type: ignore[arg-type]
-            for s in self._steps
-        ]
-        self._show_details()
-
     def _show_details(self) -> None:
         text = f"**{AGENT_NAME}**\n\n" + todos_markdown(self._steps)
         if self._waiting:
@@ -413,28 +402,3 @@ class OnboardingWorkflow:
         if missing_docs:
             text += "\n\n**documents missing**\n" + "\n".join(f"- {d.removeprefix('document: ')}" for d in missing_docs)
         workflow.set_current_details(text)
-
-    def _event(self, kind: str, text: str) -> None:
-        self._progress.add(kind, text, run_id=self._run_id, agent=AGENT_NAME)
-
-    def _add_artifact(self, artifact: ArtifactInfo) -> None:
-        assert self._books is not None
-        self._artifacts[artifact.key] = artifact
-        self._books.artifact(self._run_id, artifact)
-        self._event("tool", f"wrote {artifact.key} ({artifact.size:,} bytes)")
-
-    async def _finish(self, is_root: bool, status: RunStatus, error: str | None) -> None:
-        """The run log, the final status row, and every pending PostgreSQL write, before the run ends."""
-        assert self._books is not None
-        self._done = True
-        if is_root:
-            self._mark("write run.log", "in_progress")
-        run_log = await write_run_log(
-            self._run_id, AGENT_NAME, self._progress, is_root=is_root, what="this onboarding run's log lines"
-        )
-        if run_log is not None:
-            self._artifacts[run_log.key] = run_log
-            self._books.artifact(self._run_id, run_log)
-            self._mark("write run.log", "completed")
-        self._books.run_status(status, self._usage, self._models_used, error)
-        await self._books.drain()

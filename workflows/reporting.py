@@ -49,35 +49,28 @@ with workflow.unsafe.imports_passed_through():
         model_retry_policy,
     )
     from deepagents_temporal.schema import (
-        ArtifactInfo,
         Message,
         ModelCallInput,
         Progress,
         Todo,
-        TokenUsage,
     )
     from workflows.bookkeeping import RunBookkeeping
-    from workflows.progress import ProgressLog, todos_markdown
-    from workflows.run_log import write_run_log
+    from workflows.progress import todos_markdown
+    from workflows.steps_run import StepsRun
 
 AGENT_NAME = "report"
 STEP_TIMEOUT = timedelta(minutes=10)
 
 
 @workflow.defn(name="ReportingWorkflow")
-class ReportingWorkflow:
+class ReportingWorkflow(StepsRun):
+    AGENT = AGENT_NAME
+    LOG_LINES = "this report's log lines"
+
     def __init__(self) -> None:
-        self._run_id = ""
-        self._progress = ProgressLog()
-        # The steps as a checklist, for the live view and the UI's details.
-        self._steps: list[Todo] = []
-        self._done = False
+        super().__init__()
         self._model_calls = 0
-        self._models_used: list[str] = []
-        self._usage = TokenUsage()
         self._seconds: dict[str, float] = {}
-        self._artifacts: dict[str, ArtifactInfo] = {}
-        self._books: RunBookkeeping | None = None
 
     @workflow.query
     def progress(self, since: int = 0) -> Progress:
@@ -298,41 +291,9 @@ class ReportingWorkflow:
 
     # ----- progress, records, the run log ------------------------------------
 
-    def _mark(self, name: str, status: str) -> None:
-        self._steps = [
-            Todo(content=s.content, status=status) if s.content == name else s  # type: ignore[arg-type]
-            for s in self._steps
-        ]
-        workflow.set_current_details(f"**{AGENT_NAME}**\n\n" + todos_markdown(self._steps))
-
-    def _event(self, kind: str, text: str) -> None:
-        self._progress.add(kind, text, run_id=self._run_id, agent=AGENT_NAME)
-
     def _decide(self, kind: DecisionKind, summary: str, **fields: object) -> None:
         assert self._books is not None
         self._books.decide(kind, summary, agent=AGENT_NAME, step=self._model_calls, **fields)
-
-    def _add_artifact(self, artifact: ArtifactInfo) -> None:
-        assert self._books is not None
-        self._artifacts[artifact.key] = artifact
-        self._books.artifact(self._run_id, artifact)
-        self._event("tool", f"wrote {artifact.key} ({artifact.size:,} bytes)")
-
-    async def _finish(self, is_root: bool, status: RunStatus, error: str | None) -> None:
-        """The run log, the final status row, and every pending PostgreSQL write, before the run ends."""
-        assert self._books is not None
-        self._done = True
-        if is_root:
-            self._mark("write run.log", "in_progress")
-        run_log = await write_run_log(
-            self._run_id, AGENT_NAME, self._progress, is_root=is_root, what="this report's log lines"
-        )
-        if run_log is not None:
-            self._artifacts[run_log.key] = run_log
-            self._books.artifact(self._run_id, run_log)
-            self._mark("write run.log", "completed")
-        self._books.run_status(status, self._usage, self._models_used, error)
-        await self._books.drain()
 
 
 def _seconds_since(began: datetime) -> float:
