@@ -9,19 +9,18 @@ artifacts' download links. Exit 0 when the run COMPLETED, 1 when it failed.
 
 from __future__ import annotations
 
-from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowHandle
 
 from cli.console import say
 from cli.inputs import Bucket
 from cli.reconnect import TemporalLink
-from cli.results import _artifacts_or_warning, _say_ui_link
+from cli.results import print_outcome
 from cli.run import announce_started, follow_to_end, new_run_id
 from cli.services import Services, WorkerPolicy, open_services
 from deepagents_temporal import s3
 from deepagents_temporal.documents.convert import UnsupportedDocument, document_kind
 from deepagents_temporal.documents.route import answer
 from deepagents_temporal.documents.schema import DOCUMENT_WORKFLOW_NAME, DocumentInput, DocumentResult
-from deepagents_temporal.failures import innermost_failure_message
 from deepagents_temporal.retries import WORKFLOW_TASK_TIMEOUT
 from deepagents_temporal.settings import load_settings
 
@@ -64,21 +63,8 @@ async def document(name: str, *, fanout: int | None, with_worker: bool, model_ti
 
 async def document_outcome(services: Services, handle: WorkflowHandle, link: TemporalLink) -> int:
     """Wait for the document run's end and print it; 0 when it COMPLETED, 1 when it failed."""
-    ui_link = services.run_link(handle.id)
-    result_handle = services.client.get_workflow_handle(handle.id, result_type=DocumentResult)
-    try:
-        result = await link.call(result_handle.result)
-    except WorkflowFailureError as err:
-        say()
-        say(f"run {handle.id} FAILED: {innermost_failure_message(err)}", style="bold red")
-        await _artifacts_or_warning(services, handle.id)
-        say(f"run id: {handle.id}")
-        _say_ui_link(services, ui_link)
-        return 1
-    say()
-    say(answer(result))
-    await _artifacts_or_warning(services, handle.id)
-    say(f"run id: {handle.id}")
-    say(f"status: COMPLETED, {result.sections} sections, {result.facts} facts", style="green")
-    _say_ui_link(services, ui_link)
-    return 0
+
+    def status(result: DocumentResult) -> tuple[str, str]:
+        return f"status: COMPLETED, {result.sections} sections, {result.facts} facts", "green"
+
+    return await print_outcome(services, handle, link, DocumentResult, lambda r: say(answer(r)), status)

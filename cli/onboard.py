@@ -15,17 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowHandle
 
 from cli.console import say
 from cli.inputs import Bucket
 from cli.live_view import follow
 from cli.reconnect import TemporalLink
-from cli.results import _artifacts_or_warning, _say_ui_link
+from cli.results import print_outcome
 from cli.run import announce_started, new_run_id
 from cli.services import Origin, Services, WorkerPolicy, open_services
 from deepagents_temporal import s3
-from deepagents_temporal.failures import innermost_failure_message
 from deepagents_temporal.onboarding.checklist import FORMATS
 from deepagents_temporal.onboarding.route import answer
 from deepagents_temporal.onboarding.schema import (
@@ -125,24 +124,10 @@ def say_missing(run_id: str, missing: MissingFields) -> None:
 
 async def onboarding_outcome(services: Services, handle: WorkflowHandle, link: TemporalLink) -> int:
     """Wait for the onboarding run's end and print it; 0 when it COMPLETED, 1 when it failed."""
-    ui_link = services.run_link(handle.id)
-    result_handle = services.client.get_workflow_handle(handle.id, result_type=OnboardingResult)
-    try:
-        result = await link.call(result_handle.result)
-    except WorkflowFailureError as err:
-        say()
-        say(f"run {handle.id} FAILED: {innermost_failure_message(err)}", style="bold red")
-        await _artifacts_or_warning(services, handle.id)
-        say(f"run id: {handle.id}")
-        _say_ui_link(services, ui_link)
-        return 1
-    say()
-    say(answer(result))
-    await _artifacts_or_warning(services, handle.id)
-    say(f"run id: {handle.id}")
-    if result.complete:
-        say("status: COMPLETED, onboarding complete", style="green")
-    else:
-        say(f"status: COMPLETED, onboarding INCOMPLETE: missing {', '.join(result.missing)}", style="yellow")
-    _say_ui_link(services, ui_link)
-    return 0
+
+    def status(result: OnboardingResult) -> tuple[str, str]:
+        if result.complete:
+            return "status: COMPLETED, onboarding complete", "green"
+        return f"status: COMPLETED, onboarding INCOMPLETE: missing {', '.join(result.missing)}", "yellow"
+
+    return await print_outcome(services, handle, link, OnboardingResult, lambda r: say(answer(r)), status)

@@ -10,16 +10,15 @@ the run COMPLETED, 1 when it failed.
 
 from __future__ import annotations
 
-from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowHandle
 
 from cli.console import say
 from cli.inputs import Bucket
 from cli.reconnect import TemporalLink
-from cli.results import _artifacts_or_warning, _say_ui_link
+from cli.results import print_outcome
 from cli.run import announce_started, follow_to_end, new_run_id
 from cli.services import Services, WorkerPolicy, open_services
 from deepagents_temporal import s3
-from deepagents_temporal.failures import innermost_failure_message
 from deepagents_temporal.reports.parsing import DataFileError, data_format
 from deepagents_temporal.reports.schema import REPORT_WORKFLOW_NAME, ReportInput, ReportResult
 from deepagents_temporal.reports.types import UnknownReportTypeError, report_type
@@ -91,33 +90,23 @@ async def report(
 
 async def report_outcome(services: Services, handle: WorkflowHandle, link: TemporalLink) -> int:
     """Wait for the report's end and print it; 0 when it COMPLETED, 1 when it failed."""
-    ui_link = services.run_link(handle.id)
-    result_handle = services.client.get_workflow_handle(handle.id, result_type=ReportResult)
-    try:
-        result = await link.call(result_handle.result)
-    except WorkflowFailureError as err:
-        say()
-        say(f"run {handle.id} FAILED: {innermost_failure_message(err)}", style="bold red")
-        await _artifacts_or_warning(services, handle.id)
-        say(f"run id: {handle.id}")
-        _say_ui_link(services, ui_link)
-        return 1
-    say()
-    say(f"rows: {result.rows:,} ({result.valid:,} valid, {result.invalid:,} invalid)")
-    say("totals: " + ", ".join(f"{name} {value:,}" for name, value in result.totals.items()))
-    if result.errors_preview:
-        more = f" (the first {len(result.errors_preview)}; all in report.xlsx, sheet Errors)"
-        say(f"invalid rows{more if result.invalid > len(result.errors_preview) else ''}:", style="yellow")
-        for error in result.errors_preview:
-            value = f" (value {error.value!r})" if error.value else ""
-            say(f"  row {error.row}, {error.column}: {error.reason}{value}")
-    story = result.narrative
-    if story.text:
-        say(f"narrative ({story.model}): {story.text}")
-    elif story.error:
-        say(f"no narrative: {story.error}", style="yellow")
-    await _artifacts_or_warning(services, handle.id)
-    say(f"run id: {handle.id}")
-    say(f"status: COMPLETED, {result.report_type} report", style="green")
-    _say_ui_link(services, ui_link)
-    return 0
+
+    def body(result: ReportResult) -> None:
+        say(f"rows: {result.rows:,} ({result.valid:,} valid, {result.invalid:,} invalid)")
+        say("totals: " + ", ".join(f"{name} {value:,}" for name, value in result.totals.items()))
+        if result.errors_preview:
+            more = f" (the first {len(result.errors_preview)}; all in report.xlsx, sheet Errors)"
+            say(f"invalid rows{more if result.invalid > len(result.errors_preview) else ''}:", style="yellow")
+            for error in result.errors_preview:
+                value = f" (value {error.value!r})" if error.value else ""
+                say(f"  row {error.row}, {error.column}: {error.reason}{value}")
+        story = result.narrative
+        if story.text:
+            say(f"narrative ({story.model}): {story.text}")
+        elif story.error:
+            say(f"no narrative: {story.error}", style="yellow")
+
+    def status(result: ReportResult) -> tuple[str, str]:
+        return f"status: COMPLETED, {result.report_type} report", "green"
+
+    return await print_outcome(services, handle, link, ReportResult, body, status)

@@ -9,7 +9,9 @@ while S3 or PostgreSQL is down) is a warning.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 
@@ -24,6 +26,7 @@ from deepagents_temporal.services import open_database, s3_client
 from deepagents_temporal.settings import Settings
 
 ARTIFACT_LINK_HOURS = 24
+R = TypeVar("R")
 
 
 def cost_text(cost_usd: float | None) -> str:
@@ -31,10 +34,19 @@ def cost_text(cost_usd: float | None) -> str:
     return "-" if cost_usd is None else f"${cost_usd:,.6f}"
 
 
-async def report_result(services: Services, handle: WorkflowHandle, link: TemporalLink) -> int:
-    """Wait for the run's end and print it; 0 when it COMPLETED, 1 when it failed."""
+async def print_outcome(
+    services: Services,
+    handle: WorkflowHandle,
+    link: TemporalLink,
+    result_type: type[R],
+    body: Callable[[R], None],
+    status: Callable[[R], tuple[str, str]],
+) -> int:
+    """Wait for a run's end and print it: ``body`` (what the run made), its artifacts,
+    its id, ``status`` (a line and its style) and the UI link; or its failure.
+    Returns the exit code: 0 when it COMPLETED, 1 when it failed."""
     ui_link = services.run_link(handle.id)
-    result_handle = services.client.get_workflow_handle(handle.id, result_type=AgentResult)
+    result_handle = services.client.get_workflow_handle(handle.id, result_type=result_type)
     try:
         result = await link.call(result_handle.result)
     except WorkflowFailureError as err:
@@ -45,19 +57,32 @@ async def report_result(services: Services, handle: WorkflowHandle, link: Tempor
         _say_ui_link(services, ui_link)
         return 1
     say()
-    say("=" * 72)
-    say(result.answer)
-    say("=" * 72)
+    body(result)
     await _artifacts_or_warning(services, handle.id)
     say(f"run id: {handle.id}")
-    cost = "" if result.usage.cost_usd is None else f", cost: {cost_text(result.usage.cost_usd)}"
-    say(
-        f"status: COMPLETED in {result.steps} supervisor steps, sub-agents: {len(result.children)}, "
-        f"models: {', '.join(result.models_used)}, tokens: {result.usage.total_tokens}{cost}",
-        style="green",
-    )
+    text, style = status(result)
+    say(text, style=style)
     _say_ui_link(services, ui_link)
     return 0
+
+
+async def report_result(services: Services, handle: WorkflowHandle, link: TemporalLink) -> int:
+    """Wait for an agent run's end and print it; 0 when it COMPLETED, 1 when it failed."""
+
+    def body(result: AgentResult) -> None:
+        say("=" * 72)
+        say(result.answer)
+        say("=" * 72)
+
+    def status(result: AgentResult) -> tuple[str, str]:
+        cost = "" if result.usage.cost_usd is None else f", cost: {cost_text(result.usage.cost_usd)}"
+        return (
+            f"status: COMPLETED in {result.steps} supervisor steps, sub-agents: {len(result.children)}, "
+            f"models: {', '.join(result.models_used)}, tokens: {result.usage.total_tokens}{cost}",
+            "green",
+        )
+
+    return await print_outcome(services, handle, link, AgentResult, body, status)
 
 
 def _say_ui_link(services: Services, ui_link: str | None) -> None:
