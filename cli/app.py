@@ -116,6 +116,18 @@ def _model_timeout(text: str) -> float:
     return value
 
 
+# Options several commands share.
+WithWorker = Annotated[
+    bool, typer.Option("--with-worker", help="also run a worker in this process when TEMPORAL_ADDRESS is set")
+]
+ModelTimeout = Annotated[
+    float | None,
+    typer.Option(
+        parser=_model_timeout, metavar="SECONDS", help="per model request (default: DEEPAGENT_MODEL_TIMEOUT, 60)"
+    ),
+]
+
+
 def _step_limit(text: str) -> int:
     try:
         value = int(text)
@@ -175,9 +187,7 @@ def run_command(
         str | None,
         typer.Option(metavar="ID", help="user id: namespaces the agents' long-term /memories/ (default: shared)"),
     ] = None,
-    with_worker: Annotated[
-        bool, typer.Option("--with-worker", help="also run a worker in this process when TEMPORAL_ADDRESS is set")
-    ] = False,
+    with_worker: WithWorker = False,
     model_timeout: Annotated[
         float | None,
         typer.Option(
@@ -278,9 +288,7 @@ def report_command(
     narrative: Annotated[
         bool, typer.Option("--narrative/--no-narrative", help="ask the model for a short narrative")
     ] = True,
-    with_worker: Annotated[
-        bool, typer.Option("--with-worker", help="also run a worker in this process when TEMPORAL_ADDRESS is set")
-    ] = False,
+    with_worker: WithWorker = False,
     model_timeout: Annotated[
         float | None,
         typer.Option(
@@ -320,17 +328,8 @@ def document_command(
             show_default=False,
         ),
     ] = None,
-    with_worker: Annotated[
-        bool, typer.Option("--with-worker", help="also run a worker in this process when TEMPORAL_ADDRESS is set")
-    ] = False,
-    model_timeout: Annotated[
-        float | None,
-        typer.Option(
-            parser=_model_timeout,
-            metavar="SECONDS",
-            help="per model request (default: DEEPAGENT_MODEL_TIMEOUT, 60)",
-        ),
-    ] = None,
+    with_worker: WithWorker = False,
+    model_timeout: ModelTimeout = None,
 ) -> None:
     """summarise an uploaded document section by section and extract its key facts (summary.md, facts.json)"""
     _execute(ctx, document.document(name, fanout=fanout, with_worker=with_worker, model_timeout=model_timeout))
@@ -360,17 +359,8 @@ def onboard_command(
             show_default=False,
         ),
     ] = None,
-    with_worker: Annotated[
-        bool, typer.Option("--with-worker", help="also run a worker in this process when TEMPORAL_ADDRESS is set")
-    ] = False,
-    model_timeout: Annotated[
-        float | None,
-        typer.Option(
-            parser=_model_timeout,
-            metavar="SECONDS",
-            help="per model request (default: DEEPAGENT_MODEL_TIMEOUT, 60)",
-        ),
-    ] = None,
+    with_worker: WithWorker = False,
+    model_timeout: ModelTimeout = None,
 ) -> None:
     """onboard a client from their documents against a checklist; follows it until it ends or waits for fields"""
     _execute(
