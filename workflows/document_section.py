@@ -20,7 +20,6 @@ from temporalio.exceptions import ActivityError, is_cancelled_exception
 with workflow.unsafe.imports_passed_through():
     from activities.documents import DocumentActivities
     from activities.files import FileActivities
-    from activities.model import ModelActivities
     from deepagents_temporal.documents.notes import NOTES_TOOL_SCHEMA
     from deepagents_temporal.documents.schema import (
         SECTION_WORKFLOW_NAME,
@@ -36,10 +35,10 @@ with workflow.unsafe.imports_passed_through():
         ACTIVITY_HEARTBEAT_TIMEOUT,
         MODEL_CHAIN_ROUNDS,
         STORAGE_RETRY_POLICY,
-        model_retry_policy,
     )
     from deepagents_temporal.schema import LogPartInput, ModelCallInput, Progress, Todo
     from workflows.bookkeeping import RunBookkeeping
+    from workflows.model_call import ask_model
     from workflows.progress import ProgressLog, todos_markdown
 
 STEP_TIMEOUT = timedelta(minutes=5)
@@ -112,15 +111,7 @@ class DocumentSectionWorkflow:
                 request_timeout_seconds=request.model_timeout_seconds,
             )
             try:
-                answer = await workflow.execute_activity_method(
-                    ModelActivities.call_model,
-                    call,
-                    task_queue=f"{info.task_queue}-models",
-                    start_to_close_timeout=timedelta(seconds=call.request_timeout_seconds + 30),
-                    heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
-                    retry_policy=model_retry_policy(len(chain) or None, call.rounds),
-                    summary=f"{self._agent}: model call ({' → '.join(chain) or 'worker models'})",
-                )
+                answer = await ask_model(call, self._agent)
             except ActivityError as err:
                 if is_cancelled_exception(err):
                     raise

@@ -24,7 +24,6 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from activities.model import ModelActivities
     from activities.onboarding import OnboardingActivities
     from deepagents_temporal import s3
     from deepagents_temporal.failures import innermost_failure_message
@@ -52,10 +51,10 @@ with workflow.unsafe.imports_passed_through():
         CONVERSION_RETRY_POLICY,
         MODEL_CHAIN_ROUNDS,
         STORAGE_RETRY_POLICY,
-        model_retry_policy,
     )
     from deepagents_temporal.schema import ArtifactInfo, ModelCallInput, Progress, Todo
     from workflows.bookkeeping import RunBookkeeping
+    from workflows.model_call import ask_model
     from workflows.progress import todos_markdown
     from workflows.steps_run import StepsRun
 
@@ -289,15 +288,7 @@ class OnboardingWorkflow(StepsRun):
             request_timeout_seconds=request.model_timeout_seconds,
         )
         try:
-            answer = await workflow.execute_activity_method(
-                ModelActivities.call_model,
-                call,
-                task_queue=f"{workflow.info().task_queue}-models",
-                start_to_close_timeout=timedelta(seconds=call.request_timeout_seconds + 30),
-                heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
-                retry_policy=model_retry_policy(len(chain) or None, call.rounds),
-                summary=f"extract fields: model call ({' → '.join(chain) or 'worker models'})",
-            )
+            answer = await ask_model(call, "extract fields")
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise

@@ -24,7 +24,6 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from activities.model import ModelActivities
     from activities.reporting import ReportActivities
     from deepagents_temporal import s3
     from deepagents_temporal.failures import innermost_failure_message
@@ -46,7 +45,6 @@ with workflow.unsafe.imports_passed_through():
         ACTIVITY_HEARTBEAT_TIMEOUT,
         MODEL_CHAIN_ROUNDS,
         STORAGE_RETRY_POLICY,
-        model_retry_policy,
     )
     from deepagents_temporal.schema import (
         Message,
@@ -55,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         Todo,
     )
     from workflows.bookkeeping import RunBookkeeping
+    from workflows.model_call import ask_model
     from workflows.progress import todos_markdown
     from workflows.steps_run import StepsRun
 
@@ -240,14 +239,7 @@ class ReportingWorkflow(StepsRun):
             request_timeout_seconds=request.model_timeout_seconds,
         )
         try:
-            result = await workflow.execute_activity_method(
-                ModelActivities.call_model,
-                call,
-                start_to_close_timeout=timedelta(seconds=call.request_timeout_seconds + 30),
-                heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
-                retry_policy=model_retry_policy(len(chain) or None, call.rounds),
-                summary=f"narrative: model call ({' → '.join(chain) or 'worker models'})",
-            )
+            result = await ask_model(call, "narrative", on_model_queue=False)
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise
