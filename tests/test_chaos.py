@@ -15,9 +15,10 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="th
 
 
 async def test_runs_survive_worker_kills_and_server_restarts(tmp_path: Path) -> None:
-    # Calls of 1.5-3 s (the figures use 0.3-1 s): the runs last long enough for
-    # several kills after the two restarts.
-    report = await run_chaos(5, tmp_path / "stack", latency=(1.5, 3.0))
+    # Calls of 2.5-4.5 s (the figures use 0.3-1 s): the runs last long enough for
+    # several kills after the two restarts (with 1.5-3 s, a step of one activity
+    # let the runs end after the first kill now and then).
+    report = await run_chaos(5, tmp_path / "stack", latency=(2.5, 4.5))
     print(report.figures())
     # Every run COMPLETED, its artifacts in the bucket with the checksums the
     # store recorded, the store's statuses equal to Temporal's.
